@@ -1,0 +1,80 @@
+import { resolve } from "node:path";
+import { z } from "zod";
+import { KEY_PREFIX_PATTERN } from "./lib/api-key-format.ts";
+
+const bool = z.enum(["true", "false", "1", "0"]).transform((v) => v === "true" || v === "1");
+const port = z.coerce.number().int().min(1).max(65535);
+
+const EnvSchema = z
+  .object({
+    PORT: port.default(8080),
+    HOST: z.string().min(1).max(255).default("0.0.0.0"),
+    DATABASE_URL: z
+      .string()
+      .regex(/^postgres(ql)?:\/\//, "must be a postgres:// or postgresql:// URL")
+      .optional(),
+    DATABASE_POOL_MAX: z.coerce.number().int().min(1).max(500).default(20),
+    ORGPLANE_DATA_DIR: z.string().min(1).default(".orgplane"),
+    EMBEDDED_PG_PORT: port.default(54329),
+    KEY_PREFIX: z
+      .string()
+      .regex(KEY_PREFIX_PATTERN, "must be 1–16 lower-case letters or digits")
+      .default("sk"),
+    OPERATOR_KEY_PREFIX: z
+      .string()
+      .regex(KEY_PREFIX_PATTERN, "must be 1–16 lower-case letters or digits")
+      .default("op"),
+    LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
+    TRUST_PROXY: bool.default(false),
+    SHUTDOWN_TIMEOUT_MS: z.coerce.number().int().min(0).max(600_000).default(10_000),
+  })
+  .refine((e) => e.KEY_PREFIX !== e.OPERATOR_KEY_PREFIX, {
+    path: ["OPERATOR_KEY_PREFIX"],
+    message: "must differ from KEY_PREFIX",
+  });
+
+export type Config = {
+  port: number;
+  host: string;
+  databaseUrl: string | undefined;
+  databasePoolMax: number;
+  dataDir: string;
+  embeddedPgPort: number;
+  keyPrefix: string;
+  operatorKeyPrefix: string;
+  logLevel: z.infer<typeof EnvSchema>["LOG_LEVEL"];
+  trustProxy: boolean;
+  shutdownTimeoutMs: number;
+};
+
+export class ConfigError extends Error {
+  override name = "ConfigError";
+}
+
+/** The only reader of process.env. An empty variable counts as unset. */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const present = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ""));
+  const parsed = EnvSchema.safeParse(present);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    const name = String(issue?.path[0] ?? "configuration");
+    const given = present[name];
+    const shown =
+      given === undefined || name === "DATABASE_URL" ? "" : ` (got ${JSON.stringify(given.slice(0, 64))})`;
+    throw new ConfigError(`invalid configuration: ${name} ${issue?.message ?? "is invalid"}${shown}`);
+  }
+  const e = parsed.data;
+  return {
+    port: e.PORT,
+    host: e.HOST,
+    databaseUrl: e.DATABASE_URL,
+    databasePoolMax: e.DATABASE_POOL_MAX,
+    dataDir: resolve(e.ORGPLANE_DATA_DIR),
+    embeddedPgPort: e.EMBEDDED_PG_PORT,
+    keyPrefix: e.KEY_PREFIX,
+    operatorKeyPrefix: e.OPERATOR_KEY_PREFIX,
+    logLevel: e.LOG_LEVEL,
+    trustProxy: e.TRUST_PROXY,
+    shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,
+  };
+}

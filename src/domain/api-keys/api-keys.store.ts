@@ -1,0 +1,16 @@
+import type { ApiKey, ApiKeyWithOrg, ListApiKeysQuery, OperatorKey } from "./api-keys.types.ts";
+
+export type ApiKeysStore = {
+  insert(key: ApiKey): Promise<void>;
+  findByHash(keyHash: string): Promise<ApiKeyWithOrg | undefined>;
+  find(orgId: string, id: string): Promise<ApiKey | undefined>;
+  /** Sets `revoked_at` if unset; returns the key as it is afterwards. */
+  revoke(orgId: string, id: string, at: Date): Promise<ApiKey | undefined>;
+  list(query: ListApiKeysQuery): Promise<ApiKey[]>;
+};
+
+export type OperatorKeysStore = {
+  insert(key: OperatorKey): Promise<void>;
+  findByHash(keyHash: string): Promise<OperatorKey | undefined>;
+  countActive(): Promise<number>;
+};

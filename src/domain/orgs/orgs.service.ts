@@ -1,0 +1,271 @@
+import { randomBytes } from "node:crypto";
+import type { Clock } from "../../lib/clock.ts";
+import { decodeCursor, type Page, toPage } from "../../lib/cursor.ts";
+import { AppError, notFound } from "../../lib/errors.ts";
+import { isId, newId } from "../../lib/ids.ts";
+import type { JsonValue } from "../../lib/json.ts";
+import type { AuditChanges } from "../audit/audit.types.ts";
+import { auditEvent } from "../audit/audit-event.ts";
+import type { OrgStatus, RequestContext } from "../auth/principal.ts";
+import type { Stores, Transactor } from "../stores.ts";
+import type { CreateOrgInput, ExternalIds, Organization, UpdateOrgInput } from "./orgs.types.ts";
+
+/** Generated slugs that collide get a random suffix; five tries make a repeat collision ~impossible. */
+const SLUG_ATTEMPTS = 5;
+const SLUG_BASE_MAX = 48;
+
+export function slugify(name: string): string {
+  const base = name
+    .normalize("NFKD")
+    .replace(/[\u0300-\u036f]/g, "")
+    .toLowerCase()
+    .replace(/[^a-z0-9]+/g, "-")
+    .replace(/^-+|-+$/g, "")
+    .slice(0, SLUG_BASE_MAX)
+    .replace(/-+$/g, "");
+  return base.length > 0 ? base : "org";
+}
+
+function slugSuffix(): string {
+  return randomBytes(4).readUInt32BE(0).toString(36).padStart(6, "0").slice(-6);
+}
+
+/** The client-visible state of an organization, in API field names, for audit diffs. */
+function auditView(org: Organization): Record<string, JsonValue> {
+  return {
+    name: org.name,
+    display_name: org.displayName,
+    slug: org.slug,
+    logo_url: org.logoUrl,
+    billing_email: org.billingEmail,
+    billing_name: org.billingName,
+    billing_address: org.billingAddress
+      ? {
+          line1: org.billingAddress.line1,
+          line2: org.billingAddress.line2,
+          city: org.billingAddress.city,
+          postal_code: org.billingAddress.postalCode,
+          state: org.billingAddress.state,
+          country: org.billingAddress.country,
+        }
+      : null,
+    currency: org.currency,
+    metadata: org.metadata,
+    is_personal: org.isPersonal,
+    registerable: org.registerable,
+    partner_configuration: org.partnerConfiguration,
+    external_ids: org.externalIds,
+    status: org.status,
+    suspended_reason: org.suspendedReason,
+  };
+}
+
+function diff(before: Organization | undefined, after: Organization): AuditChanges {
+  const a = auditView(after);
+  const changes: AuditChanges = {};
+  if (before === undefined) {
+    for (const [field, to] of Object.entries(a)) {
+      changes[field] = { to };
+    }
+    return changes;
+  }
+  const b = auditView(before);
+  for (const [field, to] of Object.entries(a)) {
+    const from = b[field] ?? null;
+    if (JSON.stringify(from) !== JSON.stringify(to)) {
+      changes[field] = { from, to };
+    }
+  }
+  return changes;
+}
+
+function mergeExternalIds(current: ExternalIds, patch: UpdateOrgInput["externalIds"]): ExternalIds {
+  const next: ExternalIds = { ...current };
+  for (const [key, value] of Object.entries(patch ?? {}) as [keyof ExternalIds, string | null][]) {
+    if (value === null) {
+      delete next[key];
+    } else {
+      next[key] = value;
+    }
+  }
+  return next;
+}
+
+export type ListOrgsInput = {
+  limit: number;
+  cursor: string | undefined;
+  status: OrgStatus | undefined;
+  slug: string | undefined;
+};
+
+/** The organization, or a 404 naming the id the caller gave (whatever its shape). */
+export async function loadOrg(
+  stores: Pick<Stores, "orgs">,
+  id: string,
+  forUpdate = false,
+): Promise<Organization> {
+  const org = !isId("org", id)
+    ? undefined
+    : forUpdate
+      ? await stores.orgs.findForUpdate(id)
+      : await stores.orgs.find(id);
+  if (org === undefined) {
+    throw notFound("Organization", id);
+  }
+  return org;
+}
+
+export function createOrgsService(deps: { db: Transactor; stores: Pick<Stores, "orgs">; clock: Clock }) {
+  const load = loadOrg;
+
+  /** Lock the organization, apply `change`, write it and its audit event in one transaction. */
+  async function mutate(
+    ctx: RequestContext,
+    id: string,
+    action: string,
+    change: (org: Organization, now: Date) => Organization,
+  ): Promise<Organization> {
+    return deps.db.transaction(async (stores) => {
+      const before = await load(stores, id, true);
+      const now = deps.clock.now();
+      const after = change(before, now);
+      const changes = diff(before, after);
+      if (Object.keys(changes).length === 0) {
+        return before;
+      }
+      const written = { ...after, updatedAt: now };
+      if (!(await stores.orgs.update(written))) {
+        throw new AppError("slug_taken", `Slug '${written.slug}' is already taken by another organization`);
+      }
+      await stores.audit.insert(
+        auditEvent(ctx, { orgId: id, action, targetType: "organization", targetId: id, changes }, deps.clock),
+      );
+      return written;
+    });
+  }
+
+  function requireNotDeleted(org: Organization): void {
+    if (org.status === "deleted") {
+      throw new AppError("invalid_state_transition", `Organization '${org.id}' is deleted`);
+    }
+  }
+
+  return {
+    async create(ctx: RequestContext, input: CreateOrgInput): Promise<Organization> {
+      const slugGiven = input.slug !== undefined;
+      const base = input.slug ?? slugify(input.name);
+      for (let attempt = 0; attempt < SLUG_ATTEMPTS; attempt++) {
+        const slug = attempt === 0 ? base : `${base.slice(0, SLUG_BASE_MAX)}-${slugSuffix()}`;
+        const now = deps.clock.now();
+        const org: Organization = {
+          id: newId("org"),
+          internalId: newId("int"),
+          name: input.name,
+          displayName: input.displayName ?? null,
+          slug,
+          logoUrl: input.logoUrl ?? null,
+          billingEmail: input.billingEmail ?? null,
+          billingName: input.billingName ?? null,
+          billingAddress: input.billingAddress ?? null,
+          currency: input.currency ?? "usd",
+          metadata: input.metadata ?? {},
+          isPersonal: input.isPersonal ?? false,
+          registerable: input.registerable ?? true,
+          partnerConfiguration: input.partnerConfiguration ?? {},
+          externalIds: mergeExternalIds({}, input.externalIds),
+          status: "active",
+          suspendedAt: null,
+          suspendedReason: null,
+          createdBy: ctx.principal.keyId,
+          createdAt: now,
+          updatedAt: now,
+          deletedAt: null,
+        };
+        const created = await deps.db.transaction(async (stores) => {
+          if (!(await stores.orgs.insert(org))) {
+            return false;
+          }
+          await stores.audit.insert(
+            auditEvent(
+              ctx,
+              {
+                orgId: org.id,
+                action: "organization.created",
+                targetType: "organization",
+                targetId: org.id,
+                changes: diff(undefined, org),
+              },
+              deps.clock,
+            ),
+          );
+          return true;
+        });
+        if (created) {
+          return org;
+        }
+        if (slugGiven) {
+          throw new AppError("slug_taken", `Slug '${slug}' is already taken by another organization`);
+        }
+      }
+      throw new AppError("slug_taken", `Could not find a free slug for '${base}'; pass one explicitly`);
+    },
+
+    get: (id: string): Promise<Organization> => load(deps.stores, id, false),
+
+    async list(input: ListOrgsInput): Promise<Page<Organization>> {
+      const rows = await deps.stores.orgs.list({
+        limit: input.limit,
+        after: decodeCursor(input.cursor),
+        status: input.status,
+        slug: input.slug,
+      });
+      return toPage(rows, input.limit);
+    },
+
+    update(ctx: RequestContext, id: string, patch: UpdateOrgInput): Promise<Organization> {
+      return mutate(ctx, id, "organization.updated", (org) => {
+        requireNotDeleted(org);
+        const { externalIds, ...fields } = patch;
+        return {
+          ...org,
+          ...fields,
+          externalIds:
+            externalIds === undefined ? org.externalIds : mergeExternalIds(org.externalIds, externalIds),
+        };
+      });
+    },
+
+    /** Soft delete: the organization stops authenticating at once; its rows stay for the operator. */
+    async delete(ctx: RequestContext, id: string): Promise<Organization> {
+      const org = await load(deps.stores, id, false);
+      if (org.status === "deleted") {
+        return org;
+      }
+      return mutate(ctx, id, "organization.deleted", (current, now) =>
+        current.status === "deleted" ? current : { ...current, status: "deleted", deletedAt: now },
+      );
+    },
+
+    suspend(ctx: RequestContext, id: string, reason: string | null): Promise<Organization> {
+      return mutate(ctx, id, "organization.suspended", (org, now) => {
+        requireNotDeleted(org);
+        if (org.status === "suspended") {
+          throw new AppError("invalid_state_transition", `Organization '${id}' is already suspended`);
+        }
+        return { ...org, status: "suspended", suspendedAt: now, suspendedReason: reason };
+      });
+    },
+
+    unsuspend(ctx: RequestContext, id: string): Promise<Organization> {
+      return mutate(ctx, id, "organization.unsuspended", (org) => {
+        requireNotDeleted(org);
+        if (org.status !== "suspended") {
+          throw new AppError("invalid_state_transition", `Organization '${id}' is not suspended`);
+        }
+        return { ...org, status: "active", suspendedAt: null, suspendedReason: null };
+      });
+    },
+  };
+}
+
+export type OrgsService = ReturnType<typeof createOrgsService>;

@@ -1,0 +1,21 @@
+import type { ApiKeysStore, OperatorKeysStore } from "./api-keys/api-keys.store.ts";
+import type { AuditStore } from "./audit/audit.store.ts";
+import type { IdempotencyStore } from "./idempotency/idempotency.store.ts";
+import type { OrgsStore } from "./orgs/orgs.store.ts";
+
+/** Every store, bound to one connection or one transaction. */
+export type Stores = {
+  orgs: OrgsStore;
+  apiKeys: ApiKeysStore;
+  operatorKeys: OperatorKeysStore;
+  audit: AuditStore;
+  idempotency: IdempotencyStore;
+};
+
+/**
+ * Runs work in one database transaction: every store handed to `fn` writes through it, so a mutation
+ * and its audit event commit or roll back together.
+ */
+export type Transactor = {
+  transaction<T>(fn: (stores: Stores) => Promise<T>): Promise<T>;
+};

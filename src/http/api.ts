@@ -1,0 +1,71 @@
+import { OpenAPIHono } from "@hono/zod-openapi";
+import { AppError, type FieldError } from "../lib/errors.ts";
+import type { AppEnv } from "./env.ts";
+import { registerApiKeyRoutes } from "./routes/api-keys/index.ts";
+import { registerAuditEventRoutes } from "./routes/audit-events/index.ts";
+import { registerMeRoutes } from "./routes/me/index.ts";
+import { registerOrganizationRoutes } from "./routes/organizations/index.ts";
+
+export const API_INFO = {
+  title: "Orgplane API",
+  version: "0.1.0",
+  description:
+    "Organizations, members, API keys, plans, credits, rate limits, usage and webhooks for API-first products. " +
+    "Errors are RFC 9457 problem documents with a stable `code`.",
+};
+
+type Issue = { path: PropertyKey[]; message: string };
+
+function toFieldErrors(target: string, issues: readonly Issue[]): FieldError[] {
+  return issues.slice(0, 50).map((issue) => {
+    const path = issue.path.map(String).join(".");
+    const prefix = target === "json" ? "" : `${target === "param" ? "path" : target}.`;
+    return { path: `${prefix}${path}`, message: issue.message };
+  });
+}
+
+/** Every /v1 route, with OpenAPI metadata and zod validation. Middleware and services come from app.ts. */
+export function buildApi(): OpenAPIHono<AppEnv> {
+  const api = new OpenAPIHono<AppEnv>({
+    defaultHook: (result) => {
+      if (!result.success) {
+        const errors = toFieldErrors(result.target, result.error.issues);
+        const first = errors[0];
+        throw new AppError(
+          "validation_failed",
+          first ? `${first.path || "body"}: ${first.message}` : "The request is invalid",
+          { errors },
+        );
+      }
+    },
+  });
+  api.openAPIRegistry.registerComponent("securitySchemes", "bearerAuth", {
+    type: "http",
+    scheme: "bearer",
+    description: "An organization API key (`sk_live_…`) or an operator key (`op_live_…`)",
+  });
+  api.openAPIRegistry.registerComponent("securitySchemes", "apiKeyHeader", {
+    type: "apiKey",
+    in: "header",
+    name: "X-API-Key",
+  });
+  registerMeRoutes(api);
+  registerOrganizationRoutes(api);
+  registerApiKeyRoutes(api);
+  registerAuditEventRoutes(api);
+  return api;
+}
+
+export function openApiDocument(api: OpenAPIHono<AppEnv>) {
+  return api.getOpenAPI31Document({
+    openapi: "3.1.0",
+    info: API_INFO,
+    security: [{ bearerAuth: [] }, { apiKeyHeader: [] }],
+    tags: [
+      { name: "Auth", description: "Who is calling" },
+      { name: "Organizations", description: "Tenants" },
+      { name: "API keys", description: "Organization credentials" },
+      { name: "Audit", description: "Who changed what" },
+    ],
+  });
+}

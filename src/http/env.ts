@@ -1,0 +1,23 @@
+import type { ApiKeysService, Authenticator } from "../domain/api-keys/api-keys.service.ts";
+import type { AuditService } from "../domain/audit/audit.service.ts";
+import type { Principal, RequestContext } from "../domain/auth/principal.ts";
+import type { IdempotencyService } from "../domain/idempotency/idempotency.service.ts";
+import type { OrgsService } from "../domain/orgs/orgs.service.ts";
+
+export type Services = {
+  orgs: OrgsService;
+  apiKeys: ApiKeysService;
+  audit: AuditService;
+  idempotency: IdempotencyService;
+  authenticator: Authenticator;
+};
+
+export type AppEnv = {
+  Variables: {
+    requestId: string;
+    services: Services;
+    /** Set by the auth middleware on every /v1 route before any handler runs. */
+    principal: Principal;
+    ctx: RequestContext;
+  };
+};

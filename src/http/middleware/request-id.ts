@@ -1,0 +1,13 @@
+import type { MiddlewareHandler } from "hono";
+import { newId } from "../../lib/ids.ts";
+
+/** A caller's id is kept when it is short and plain, so traces join across services; else we mint one. */
+const ACCEPTED = /^[A-Za-z0-9._:-]{1,128}$/;
+
+export const requestId: MiddlewareHandler = async (c, next) => {
+  const incoming = c.req.header("X-Request-Id");
+  const id = incoming !== undefined && ACCEPTED.test(incoming) ? incoming : newId("req");
+  c.set("requestId", id);
+  await next();
+  c.res.headers.set("X-Request-Id", id);
+};

@@ -1,0 +1,27 @@
+import { createRoute, type OpenAPIHono } from "@hono/zod-openapi";
+import type { AppEnv } from "../../env.ts";
+import { guarded } from "../../middleware/access.ts";
+import { errorResponses, OrgIdParams } from "../../schemas/common.ts";
+import { OrganizationSchema, toOrganizationResponse } from "../../schemas/organization.ts";
+
+const route = createRoute({
+  operationId: "getOrganization",
+  method: "get",
+  path: "/v1/organizations/{org_id}",
+  tags: ["Organizations"],
+  summary: "Get an organization",
+  description: "Readable by a suspended organization's own keys; a deleted one only by the operator.",
+  ...guarded({ kind: "org", scope: "org:read", allowSuspended: true }),
+  request: { params: OrgIdParams },
+  responses: {
+    200: { description: "The organization", content: { "application/json": { schema: OrganizationSchema } } },
+    ...errorResponses(403, 404),
+  },
+});
+
+export function registerGetOrganization(api: OpenAPIHono<AppEnv>): void {
+  api.openapi(route, async (c) => {
+    const org = await c.var.services.orgs.get(c.req.valid("param").org_id);
+    return c.json(toOrganizationResponse(org), 200);
+  });
+}

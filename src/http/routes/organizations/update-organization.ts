@@ -1,0 +1,42 @@
+import { createRoute, type OpenAPIHono } from "@hono/zod-openapi";
+import type { AppEnv } from "../../env.ts";
+import { guarded } from "../../middleware/access.ts";
+import { errorResponses, OrgIdParams } from "../../schemas/common.ts";
+import {
+  fromOrganizationBody,
+  OrganizationSchema,
+  toOrganizationResponse,
+  UpdateOrganizationBody,
+} from "../../schemas/organization.ts";
+
+const route = createRoute({
+  operationId: "updateOrganization",
+  method: "patch",
+  path: "/v1/organizations/{org_id}",
+  tags: ["Organizations"],
+  summary: "Update an organization",
+  ...guarded({ kind: "org", scope: "org:write" }),
+  request: {
+    params: OrgIdParams,
+    body: { required: true, content: { "application/json": { schema: UpdateOrganizationBody } } },
+  },
+  responses: {
+    200: {
+      description: "The updated organization",
+      content: { "application/json": { schema: OrganizationSchema } },
+    },
+    ...errorResponses(403, 404, 409, 413, 415),
+  },
+});
+
+export function registerUpdateOrganization(api: OpenAPIHono<AppEnv>): void {
+  api.openapi(route, async (c) => {
+    const { org_id } = c.req.valid("param");
+    const org = await c.var.services.orgs.update(
+      c.var.ctx,
+      org_id,
+      fromOrganizationBody(c.req.valid("json")),
+    );
+    return c.json(toOrganizationResponse(org), 200);
+  });
+}

@@ -1,0 +1,141 @@
+/**
+ * The closed set of error codes Orgplane returns. Every code maps to exactly one HTTP status in
+ * `codeToStatus`; adding a code without mapping it is a compile error. docs/errors.md lists them.
+ */
+export type ErrorCode =
+  | "validation_failed"
+  | "malformed_json"
+  | "invalid_cursor"
+  | "unauthenticated"
+  | "invalid_credential"
+  | "forbidden"
+  | "insufficient_scope"
+  | "operator_only"
+  | "organization_suspended"
+  | "not_found"
+  | "route_not_found"
+  | "method_not_allowed"
+  | "slug_taken"
+  | "invalid_state_transition"
+  | "idempotency_key_in_use"
+  | "idempotency_key_reused"
+  | "payload_too_large"
+  | "unsupported_media_type"
+  | "service_unavailable"
+  | "internal_error";
+
+export function codeToStatus(code: ErrorCode): number {
+  switch (code) {
+    case "validation_failed":
+    case "malformed_json":
+    case "invalid_cursor":
+      return 400;
+    case "unauthenticated":
+    case "invalid_credential":
+      return 401;
+    case "forbidden":
+    case "insufficient_scope":
+    case "operator_only":
+    case "organization_suspended":
+      return 403;
+    case "not_found":
+    case "route_not_found":
+      return 404;
+    case "method_not_allowed":
+      return 405;
+    case "slug_taken":
+    case "invalid_state_transition":
+    case "idempotency_key_in_use":
+      return 409;
+    case "payload_too_large":
+      return 413;
+    case "unsupported_media_type":
+      return 415;
+    case "idempotency_key_reused":
+      return 422;
+    case "internal_error":
+      return 500;
+    case "service_unavailable":
+      return 503;
+  }
+}
+
+export function codeToTitle(code: ErrorCode): string {
+  switch (code) {
+    case "validation_failed":
+      return "Request validation failed";
+    case "malformed_json":
+      return "Malformed JSON body";
+    case "invalid_cursor":
+      return "Invalid pagination cursor";
+    case "unauthenticated":
+      return "Authentication required";
+    case "invalid_credential":
+      return "Invalid credential";
+    case "forbidden":
+      return "Forbidden";
+    case "insufficient_scope":
+      return "Insufficient scope";
+    case "operator_only":
+      return "Operator credential required";
+    case "organization_suspended":
+      return "Organization suspended";
+    case "not_found":
+      return "Not found";
+    case "route_not_found":
+      return "Route not found";
+    case "method_not_allowed":
+      return "Method not allowed";
+    case "slug_taken":
+      return "Slug already taken";
+    case "invalid_state_transition":
+      return "Invalid state transition";
+    case "idempotency_key_in_use":
+      return "Idempotency key in use";
+    case "idempotency_key_reused":
+      return "Idempotency key reused";
+    case "payload_too_large":
+      return "Payload too large";
+    case "unsupported_media_type":
+      return "Unsupported media type";
+    case "service_unavailable":
+      return "Service unavailable";
+    case "internal_error":
+      return "Internal error";
+  }
+}
+
+export type FieldError = { path: string; message: string };
+
+export class AppError extends Error {
+  readonly code: ErrorCode;
+  readonly errors: FieldError[] | undefined;
+  /** Seconds a client should wait before retrying (429, 503, 409 in-flight). */
+  readonly retryAfterSeconds: number | undefined;
+
+  constructor(
+    code: ErrorCode,
+    detail: string,
+    options: { errors?: FieldError[]; retryAfterSeconds?: number; cause?: unknown } = {},
+  ) {
+    super(detail, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = "AppError";
+    this.code = code;
+    this.errors = options.errors;
+    this.retryAfterSeconds = options.retryAfterSeconds;
+  }
+
+  get status(): number {
+    return codeToStatus(this.code);
+  }
+}
+
+/** Quote a client-supplied identifier in a message without echoing kilobytes of it back. */
+export function quoteId(id: string): string {
+  const max = 80;
+  return `'${id.length > max ? `${id.slice(0, max)}…` : id}'`;
+}
+
+export function notFound(resource: string, id: string): AppError {
+  return new AppError("not_found", `${resource} ${quoteId(id)} not found`);
+}

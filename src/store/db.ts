@@ -1,0 +1,79 @@
+import type { ExtractTablesWithRelations } from "drizzle-orm";
+import { drizzle, type NodePgDatabase, type NodePgQueryResultHKT } from "drizzle-orm/node-postgres";
+import type { PgDatabase } from "drizzle-orm/pg-core";
+import pg from "pg";
+import type { Stores, Transactor } from "../domain/stores.ts";
+import { createApiKeysStore, createOperatorKeysStore } from "./api-keys.store.pg.ts";
+import { createAuditStore } from "./audit.store.pg.ts";
+import { createIdempotencyStore } from "./idempotency.store.pg.ts";
+import { createOrgsStore } from "./orgs.store.pg.ts";
+import * as schema from "./schema/index.ts";
+
+/** A pool connection or an open transaction: every store runs its queries through one. */
+export type Executor = PgDatabase<
+  NodePgQueryResultHKT,
+  typeof schema,
+  ExtractTablesWithRelations<typeof schema>
+>;
+
+export type Database = {
+  pool: pg.Pool;
+  db: NodePgDatabase<typeof schema>;
+  stores: Stores;
+  transactor: Transactor;
+  ping(timeoutMs: number): Promise<void>;
+  close(): Promise<void>;
+};
+
+export function createStores(exec: Executor): Stores {
+  return {
+    orgs: createOrgsStore(exec),
+    apiKeys: createApiKeysStore(exec),
+    operatorKeys: createOperatorKeysStore(exec),
+    audit: createAuditStore(exec),
+    idempotency: createIdempotencyStore(exec),
+  };
+}
+
+export type DatabaseOptions = {
+  url: string;
+  poolMax: number;
+  onPoolError: (err: Error) => void;
+};
+
+export function openDatabase(options: DatabaseOptions): Database {
+  const pool = new pg.Pool({
+    connectionString: options.url,
+    max: options.poolMax,
+    // Fail fast when PostgreSQL is down, so clients get a 503 promptly instead of hanging.
+    connectionTimeoutMillis: 3000,
+    idleTimeoutMillis: 30_000,
+    application_name: "orgplane",
+  });
+  // An idle client losing its connection must not crash the process; the next query reconnects.
+  pool.on("error", options.onPoolError);
+  const db = drizzle(pool, { schema });
+  return {
+    pool,
+    db,
+    stores: createStores(db),
+    transactor: {
+      transaction: (fn) => db.transaction((tx) => fn(createStores(tx))),
+    },
+    async ping(timeoutMs) {
+      let timer: NodeJS.Timeout | undefined;
+      const timeout = new Promise<never>((_, reject) => {
+        timer = setTimeout(
+          () => reject(new Error(`database ping timed out after ${timeoutMs} ms`)),
+          timeoutMs,
+        );
+      });
+      try {
+        await Promise.race([pool.query("select 1"), timeout]);
+      } finally {
+        clearTimeout(timer);
+      }
+    },
+    close: () => pool.end(),
+  };
+}

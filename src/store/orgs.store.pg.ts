@@ -1,0 +1,63 @@
+import { and, desc, eq, lt, ne, sql } from "drizzle-orm";
+import type { OrgsStore } from "../domain/orgs/orgs.store.ts";
+import type { Organization } from "../domain/orgs/orgs.types.ts";
+import type { Executor } from "./db.ts";
+import { isUniqueViolation } from "./pg-errors.ts";
+import { organizations } from "./schema/organizations.ts";
+
+export function createOrgsStore(db: Executor): OrgsStore {
+  return {
+    async insert(org) {
+      const rows = await db
+        .insert(organizations)
+        .values(org)
+        .onConflictDoNothing({ target: organizations.slug, where: sql`${organizations.status} <> 'deleted'` })
+        .returning({ id: organizations.id });
+      return rows.length === 1;
+    },
+
+    async find(id) {
+      const [row] = await db.select().from(organizations).where(eq(organizations.id, id));
+      return row satisfies Organization | undefined;
+    },
+
+    async findForUpdate(id) {
+      const [row] = await db.select().from(organizations).where(eq(organizations.id, id)).for("update");
+      return row;
+    },
+
+    async update(org) {
+      const { id, ...fields } = org;
+      try {
+        await db.update(organizations).set(fields).where(eq(organizations.id, id));
+        return true;
+      } catch (err) {
+        // The caller turns `false` into a 409 and rolls the transaction back.
+        if (isUniqueViolation(err, "organizations_slug_live_key")) {
+          return false;
+        }
+        throw err;
+      }
+    },
+
+    async list(query) {
+      const conditions = [
+        query.status === undefined
+          ? ne(organizations.status, "deleted")
+          : eq(organizations.status, query.status),
+      ];
+      if (query.slug !== undefined) {
+        conditions.push(eq(organizations.slug, query.slug));
+      }
+      if (query.after !== undefined) {
+        conditions.push(lt(organizations.id, query.after));
+      }
+      return db
+        .select()
+        .from(organizations)
+        .where(and(...conditions))
+        .orderBy(desc(organizations.id))
+        .limit(query.limit + 1);
+    },
+  };
+}
