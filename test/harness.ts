@@ -1,0 +1,160 @@
+import { randomBytes } from "node:crypto";
+import pg from "pg";
+import { inject } from "vitest";
+import { newOperatorKey } from "../src/domain/api-keys/api-keys.service.ts";
+import { ORG_SCOPES, type RequestContext, type Scope } from "../src/domain/auth/principal.ts";
+import type { CreateOrgInput, Organization } from "../src/domain/orgs/orgs.types.ts";
+import { createApp } from "../src/http/app.ts";
+import type { Services } from "../src/http/env.ts";
+import { createLogger } from "../src/infra/logger.ts";
+import { createHttpMetrics } from "../src/infra/metrics.ts";
+import { type Clock, systemClock } from "../src/lib/clock.ts";
+import { createServices } from "../src/services.ts";
+import { type Database, openDatabase } from "../src/store/db.ts";
+import { classifyStorageError } from "../src/store/pg-errors.ts";
+import { withDatabase } from "./global-setup.ts";
+
+export const PREFIXES = { orgKeyPrefix: "sk", operatorKeyPrefix: "op" };
+
+export type TestResponse<T = Record<string, unknown>> = {
+  status: number;
+  headers: Headers;
+  body: T;
+  text: string;
+};
+
+export type RequestOptions = {
+  key?: string | undefined;
+  body?: unknown;
+  /** Sent as-is, without JSON encoding (for malformed-body tests). */
+  rawBody?: string;
+  headers?: Record<string, string>;
+};
+
+export type TestContext = {
+  app: ReturnType<typeof createApp>;
+  database: Database;
+  services: Services;
+  databaseUrl: string;
+  operatorKey: string;
+  operatorCtx: RequestContext;
+  request<T = Record<string, unknown>>(
+    method: string,
+    path: string,
+    options?: RequestOptions,
+  ): Promise<TestResponse<T>>;
+  /** A fresh organization, inserted through the service (not HTTP). */
+  createOrg(overrides?: Partial<CreateOrgInput>): Promise<Organization>;
+  /** A fresh org key; all scopes unless named. */
+  createKey(orgId: string, scopes?: readonly Scope[]): Promise<string>;
+  /** A fresh org with one all-scopes key. */
+  createOrgWithKey(overrides?: Partial<CreateOrgInput>): Promise<{ org: Organization; key: string }>;
+  close(): Promise<void>;
+};
+
+export function uniqueName(label = "org"): string {
+  return `${label}-${randomBytes(5).toString("hex")}`;
+}
+
+/** Clone the run's migrated template into a database of this file's own and build the app on it. */
+export async function createTestContext(options: { clock?: Clock } = {}): Promise<TestContext> {
+  const adminUrl = inject("adminDatabaseUrl");
+  const name = `orgplane_t_${inject("runId")}_${randomBytes(4).toString("hex")}`;
+  const admin = new pg.Client({ connectionString: adminUrl });
+  await admin.connect();
+  try {
+    await admin.query(`create database ${name} template ${inject("templateDatabase")}`);
+  } finally {
+    await admin.end();
+  }
+  const databaseUrl = withDatabase(adminUrl, name);
+  const database = openDatabase({ url: databaseUrl, poolMax: 10, onPoolError: () => {} });
+  const clock = options.clock ?? systemClock;
+  const services = createServices(database, { clock, prefixes: PREFIXES });
+  const app = createApp({
+    services,
+    logger: createLogger("silent"),
+    metrics: createHttpMetrics({ defaultMetrics: false }),
+    ping: () => database.ping(1000),
+    classifyError: classifyStorageError,
+    trustProxy: false,
+  });
+  const { key: opKey, plaintext: operatorKey } = newOperatorKey(
+    PREFIXES.operatorKeyPrefix,
+    "test operator",
+    clock,
+  );
+  await database.stores.operatorKeys.insert(opKey);
+  const operatorCtx: RequestContext = {
+    principal: { kind: "operator", keyId: opKey.id, name: opKey.name },
+    requestId: "req_test",
+    ip: null,
+    userAgent: "orgplane-tests",
+  };
+
+  async function request<T>(
+    method: string,
+    path: string,
+    opts: RequestOptions = {},
+  ): Promise<TestResponse<T>> {
+    const headers: Record<string, string> = { ...opts.headers };
+    const key = "key" in opts ? opts.key : operatorKey;
+    if (key !== undefined) {
+      headers.Authorization ??= `Bearer ${key}`;
+    }
+    let body: string | undefined;
+    if (opts.rawBody !== undefined) {
+      body = opts.rawBody;
+    } else if (opts.body !== undefined) {
+      body = JSON.stringify(opts.body);
+      headers["Content-Type"] ??= "application/json";
+    }
+    const res = await app.request(path, { method, headers, ...(body === undefined ? {} : { body }) });
+    const text = await res.text();
+    let parsed: unknown = text;
+    try {
+      parsed = text.length > 0 ? JSON.parse(text) : undefined;
+    } catch {
+      // Not JSON (metrics, docs): the text is the body.
+    }
+    return { status: res.status, headers: res.headers, body: parsed as T, text };
+  }
+
+  async function createOrg(overrides: Partial<CreateOrgInput> = {}): Promise<Organization> {
+    return services.orgs.create(operatorCtx, { name: uniqueName(), ...overrides });
+  }
+
+  async function createKey(orgId: string, scopes: readonly Scope[] = ORG_SCOPES): Promise<string> {
+    const { plaintext } = await services.apiKeys.create(operatorCtx, orgId, {
+      name: uniqueName("key"),
+      environment: "live",
+      scopes: [...scopes],
+      expiresAt: undefined,
+    });
+    return plaintext;
+  }
+
+  return {
+    app,
+    database,
+    services,
+    databaseUrl,
+    operatorKey,
+    operatorCtx,
+    request,
+    createOrg,
+    createKey,
+    async createOrgWithKey(overrides) {
+      const org = await createOrg(overrides);
+      return { org, key: await createKey(org.id) };
+    },
+    close: () => database.close(),
+  };
+}
+
+/** Assert a status, printing the body when it differs, so a red test explains itself. */
+export function expectStatus(res: TestResponse<unknown>, status: number): void {
+  if (res.status !== status) {
+    throw new Error(`expected HTTP ${status}, got ${res.status}: ${res.text.slice(0, 2000)}`);
+  }
+}
