@@ -1,5 +1,4 @@
 import { mkdtemp, rm } from "node:fs/promises";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import pg from "pg";
@@ -7,6 +6,7 @@ import type { TestProject } from "vitest/node";
 import { type EmbeddedDatabase, startEmbeddedPostgres } from "../src/infra/embedded-postgres.ts";
 import { createLogger } from "../src/infra/logger.ts";
 import { migrateDatabase } from "../src/store/migrate.ts";
+import { freePort, withDatabase } from "./util.ts";
 
 declare module "vitest" {
   export interface ProvidedContext {
@@ -16,29 +16,12 @@ declare module "vitest" {
   }
 }
 
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
-
-export function withDatabase(url: string, database: string): string {
-  const u = new URL(url);
-  u.pathname = `/${database}`;
-  return u.toString();
-}
-
 /**
  * One migrated template database per run; every test file clones it (CREATE DATABASE … TEMPLATE),
  * which takes milliseconds instead of re-running migrations. Without TEST_DATABASE_URL, an embedded
  * PostgreSQL is started for the run, so `npm test` works on a machine with no server installed.
  */
-export default async function setup(project: TestProject) {
+export async function setup(project: TestProject) {
   const runId = `${Date.now().toString(36)}${process.pid.toString(36)}`;
   let embedded: EmbeddedDatabase | undefined;
   let embeddedDir: string | undefined;

@@ -12,7 +12,7 @@ import { type Clock, systemClock } from "../src/lib/clock.ts";
 import { createServices } from "../src/services.ts";
 import { type Database, openDatabase } from "../src/store/db.ts";
 import { classifyStorageError } from "../src/store/pg-errors.ts";
-import { withDatabase } from "./global-setup.ts";
+import { withDatabase } from "./util.ts";
 
 export const PREFIXES = { orgKeyPrefix: "sk", operatorKeyPrefix: "op" };
 
