@@ -1,4 +1,4 @@
-import { mkdtemp, rm } from "node:fs/promises";
+import { chmod, mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import pg from "pg";
@@ -29,6 +29,8 @@ export async function setup(project: TestProject) {
   if (adminUrl === undefined || adminUrl === "") {
     process.stderr.write("TEST_DATABASE_URL is not set: starting an embedded PostgreSQL for this run\n");
     embeddedDir = await mkdtemp(join(tmpdir(), "orgplane-test-pg-"));
+    // mkdtemp makes it 0700; as root the embedded PostgreSQL runs as `postgres`, which must reach it.
+    await chmod(embeddedDir, 0o755);
     embedded = await startEmbeddedPostgres({
       dataDir: embeddedDir,
       port: await freePort(),

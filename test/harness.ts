@@ -158,3 +158,78 @@ export function expectStatus(res: TestResponse<unknown>, status: number): void {
     throw new Error(`expected HTTP ${status}, got ${res.status}: ${res.text.slice(0, 2000)}`);
   }
 }
+
+/** A collection response. */
+export type ListBody<T> = { data: T[]; has_more: boolean; next_cursor: string | null };
+
+/** A clock the test moves by hand, so expiry and time ranges are tested without sleeping. */
+export type ManualClock = Clock & { set(at: Date): void; advance(ms: number): void };
+
+export function createManualClock(start: Date = new Date()): ManualClock {
+  let current = start.getTime();
+  return {
+    now: () => new Date(current),
+    set(at) {
+      current = at.getTime();
+    },
+    advance(ms) {
+      current += ms;
+    },
+  };
+}
+
+/** `t.request` for any app: JSON in, parsed body out, `defaultKey` unless `key` is given. */
+export function requestThrough(
+  app: ReturnType<typeof createApp>,
+  defaultKey: string,
+): TestContext["request"] {
+  return async <T>(method: string, path: string, opts: RequestOptions = {}): Promise<TestResponse<T>> => {
+    const headers: Record<string, string> = { ...opts.headers };
+    const key = "key" in opts ? opts.key : defaultKey;
+    if (key !== undefined) {
+      headers.Authorization ??= `Bearer ${key}`;
+    }
+    let body: string | undefined;
+    if (opts.rawBody !== undefined) {
+      body = opts.rawBody;
+    } else if (opts.body !== undefined) {
+      body = JSON.stringify(opts.body);
+      headers["Content-Type"] ??= "application/json";
+    }
+    const res = await app.request(path, { method, headers, ...(body === undefined ? {} : { body }) });
+    const text = await res.text();
+    let parsed: unknown = text;
+    try {
+      parsed = text.length > 0 ? JSON.parse(text) : undefined;
+    } catch {
+      // Not JSON: the text is the body.
+    }
+    return { status: res.status, headers: res.headers, body: parsed as T, text };
+  };
+}
+
+export type SecondApp = {
+  app: ReturnType<typeof createApp>;
+  database: Database;
+  /** Like `t.request`, through this app; the operator key of `t` is the default. */
+  request: TestContext["request"];
+  close(): Promise<void>;
+};
+
+/**
+ * Another app on the test file's database with a pool of its own: what a second process sharing
+ * PostgreSQL would be. Credentials of `t` work on it, since they live in the same database.
+ */
+export function createSecondApp(t: TestContext, options: { clock?: Clock } = {}): SecondApp {
+  const database = openDatabase({ url: t.databaseUrl, poolMax: 10, onPoolError: () => {} });
+  const services = createServices(database, { clock: options.clock ?? systemClock, prefixes: PREFIXES });
+  const app = createApp({
+    services,
+    logger: createLogger("silent"),
+    metrics: createHttpMetrics({ defaultMetrics: false }),
+    ping: () => database.ping(1000),
+    classifyError: classifyStorageError,
+    trustProxy: false,
+  });
+  return { app, database, request: requestThrough(app, t.operatorKey), close: () => database.close() };
+}

@@ -27,7 +27,9 @@ const PAGE = `<!doctype html>
 </html>
 `;
 
-const INIT = `window.ui = SwaggerUIBundle({ url: "/openapi.json", dom_id: "#swagger-ui", deepLinking: true });\n`;
+// validatorUrl null: Swagger UI would otherwise call validator.swagger.io, which an offline host cannot reach.
+const INIT =
+  'window.ui = SwaggerUIBundle({ url: "/openapi.json", dom_id: "#swagger-ui", deepLinking: true, validatorUrl: null });\n';
 
 export function docsRoutes(): Hono {
   const dir = swaggerUi.getAbsoluteFSPath();

@@ -1,4 +1,5 @@
 import { AppError } from "./errors.ts";
+import { type IdPrefix, isId } from "./ids.ts";
 
 /**
  * Opaque pagination cursors. A cursor names the last id of the previous page; it is base64url JSON so
@@ -8,7 +9,8 @@ export function encodeCursor(lastId: string): string {
   return Buffer.from(JSON.stringify({ after: lastId }), "utf8").toString("base64url");
 }
 
-export function decodeCursor(cursor: string | undefined): string | undefined {
+/** The id a cursor names; it must be an id of the listed collection (`prefix`), else the cursor is a 400. */
+export function decodeCursor(cursor: string | undefined, prefix: IdPrefix): string | undefined {
   if (cursor === undefined) {
     return undefined;
   }
@@ -24,7 +26,7 @@ export function decodeCursor(cursor: string | undefined): string | undefined {
       parsed !== null &&
       "after" in parsed &&
       typeof parsed.after === "string" &&
-      /^[a-z]{1,16}_[0-9a-z]{26}$/.test(parsed.after)
+      isId(prefix, parsed.after)
     ) {
       return parsed.after;
     }

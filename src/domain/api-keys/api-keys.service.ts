@@ -28,13 +28,21 @@ export function createApiKeysService(deps: {
   prefixes: KeyPrefixes;
 }) {
   return {
+    /**
+     * The instant a key's status is judged at when it is shown: the clock authentication uses, so a
+     * listing never calls "active" a key that is already refused.
+     */
+    now: (): Date => deps.clock.now(),
+
     async create(
       ctx: RequestContext,
       orgId: string,
       input: CreateApiKeyInput,
     ): Promise<{ key: ApiKey; plaintext: string }> {
-      const scopes = [...new Set(input.scopes ?? ORG_SCOPES)].sort() as Scope[];
       const principal = ctx.principal;
+      // Unnamed scopes default to what the creator holds: every scope for the operator, its own for a key.
+      const defaults = principal.kind === "api_key" ? principal.scopes : ORG_SCOPES;
+      const scopes = [...new Set(input.scopes ?? defaults)].sort() as Scope[];
       if (principal.kind === "api_key") {
         // A key cannot mint a key stronger than itself.
         const missing = scopes.filter((s) => !principal.scopes.includes(s));
@@ -101,7 +109,7 @@ export function createApiKeysService(deps: {
       const rows = await deps.stores.apiKeys.list({
         orgId,
         limit: input.limit,
-        after: decodeCursor(input.cursor),
+        after: decodeCursor(input.cursor, "key"),
         includeRevoked: input.includeRevoked,
       });
       return toPage(rows, input.limit);

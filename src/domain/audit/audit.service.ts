@@ -19,7 +19,7 @@ export function createAuditService(deps: { stores: Pick<Stores, "audit" | "orgs"
       const rows = await deps.stores.audit.list({
         orgId,
         limit: input.limit,
-        after: decodeCursor(input.cursor),
+        after: decodeCursor(input.cursor, "aud"),
         action: input.action,
         actorId: input.actorId,
         since: input.since,

@@ -215,7 +215,7 @@ export function createOrgsService(deps: { db: Transactor; stores: Pick<Stores, "
     async list(input: ListOrgsInput): Promise<Page<Organization>> {
       const rows = await deps.stores.orgs.list({
         limit: input.limit,
-        after: decodeCursor(input.cursor),
+        after: decodeCursor(input.cursor, "org"),
         status: input.status,
         slug: input.slug,
       });

@@ -56,7 +56,9 @@ const orgFields = {
     .nullable(),
   billing_email: z.email().max(254).nullable(),
   billing_name: text(200).nullable(),
-  billing_address: BillingAddressInput.nullable(),
+  billing_address: BillingAddressInput.nullable().openapi({
+    description: "Replaced whole: fields not sent become null; null removes the address",
+  }),
   currency: z
     .string()
     .trim()

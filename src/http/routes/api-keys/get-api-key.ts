@@ -26,6 +26,6 @@ export function registerGetApiKey(api: OpenAPIHono<AppEnv>): void {
   api.openapi(route, async (c) => {
     const { org_id, key_id } = c.req.valid("param");
     const key = await c.var.services.apiKeys.get(org_id, key_id);
-    return c.json(toApiKeyResponse(key, new Date()), 200);
+    return c.json(toApiKeyResponse(key, c.var.services.apiKeys.now()), 200);
   });
 }

@@ -39,7 +39,7 @@ export function registerListApiKeys(api: OpenAPIHono<AppEnv>): void {
       cursor: q.cursor,
       includeRevoked: q.include_revoked === "true",
     });
-    const now = new Date();
+    const now = c.var.services.apiKeys.now();
     return c.json(
       toList(page, (k) => toApiKeyResponse(k, now)),
       200,

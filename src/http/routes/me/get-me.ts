@@ -16,7 +16,6 @@ const MeSchema = z
       key_id: z.string(),
       name: z.string(),
       org_id: z.string(),
-      organization_status: z.enum(["active", "suspended"]),
       project_id: z
         .string()
         .nullable()
@@ -33,6 +32,7 @@ const route = createRoute({
   path: "/v1/me",
   tags: ["Auth"],
   summary: "Who the presenting credential is",
+  description: "Like every route but reading the organization itself, refused for a suspended organization's keys.",
   ...guarded({ kind: "any" }),
   responses: {
     200: { description: "The principal", content: { "application/json": { schema: MeSchema } } },
@@ -52,7 +52,6 @@ export function registerGetMe(api: OpenAPIHono<AppEnv>): void {
         key_id: p.keyId,
         name: p.name,
         org_id: p.orgId,
-        organization_status: p.orgStatus,
         project_id: null,
         environment: p.environment,
         scopes: p.scopes,
