@@ -3,7 +3,12 @@ import { z } from "zod";
 import { KEY_PREFIX_PATTERN } from "./lib/api-key-format.ts";
 
 const bool = z.enum(["true", "false", "1", "0"]).transform((v) => v === "true" || v === "1");
-const port = z.coerce.number().int().min(1).max(65535);
+const PORT_MESSAGE = "must be a port number from 1 to 65535";
+const port = z.coerce
+  .number({ error: PORT_MESSAGE })
+  .int({ error: PORT_MESSAGE })
+  .min(1, { error: PORT_MESSAGE })
+  .max(65535, { error: PORT_MESSAGE });
 
 const EnvSchema = z
   .object({

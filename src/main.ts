@@ -5,12 +5,16 @@ import { serve } from "@hono/node-server";
 import { prepareDatabase } from "./bootstrap.ts";
 import { type Config, ConfigError, loadConfig } from "./config.ts";
 import { createApp } from "./http/app.ts";
-import { type EmbeddedDatabase, startEmbeddedPostgres } from "./infra/embedded-postgres.ts";
+import {
+  type EmbeddedDatabase,
+  findRunningEmbeddedPostgres,
+  startEmbeddedPostgres,
+} from "./infra/embedded-postgres.ts";
 import { createLogger, type Logger } from "./infra/logger.ts";
 import { createHttpMetrics } from "./infra/metrics.ts";
 import { systemClock } from "./lib/clock.ts";
 import { createServices } from "./services.ts";
-import { openDatabase } from "./store/db.ts";
+import { type Database, openDatabase } from "./store/db.ts";
 import { classifyStorageError } from "./store/pg-errors.ts";
 
 /** Idempotency records expire after 24 h; sweeping hourly keeps the table to about a day of keys. */
@@ -18,9 +22,29 @@ const IDEMPOTENCY_SWEEP_MS = 60 * 60 * 1000;
 
 export type RunningServer = { url: string; close(): Promise<void> };
 
-export async function startOrgplane(config: Config, logger: Logger): Promise<RunningServer> {
+export type ConnectedDatabase = { database: Database; embedded: boolean; close(): Promise<void> };
+
+/**
+ * The database the configuration names: DATABASE_URL, else the embedded cluster under the data directory.
+ * One place decides, for the server and every CLI command. `shareRunningEmbedded`: a CLI command uses the
+ * embedded cluster a running server already has up, instead of failing to start a second one on its data.
+ */
+export async function connectDatabase(
+  config: Config,
+  logger: Logger,
+  options: { shareRunningEmbedded: boolean } = { shareRunningEmbedded: false },
+): Promise<ConnectedDatabase> {
   let embedded: EmbeddedDatabase | undefined;
   let databaseUrl = config.databaseUrl;
+  if (databaseUrl === undefined && options.shareRunningEmbedded) {
+    databaseUrl = await findRunningEmbeddedPostgres(config.dataDir);
+    if (databaseUrl !== undefined) {
+      logger.info(
+        { dataDir: config.dataDir },
+        "using the embedded PostgreSQL of the running Orgplane server",
+      );
+    }
+  }
   if (databaseUrl === undefined) {
     embedded = await startEmbeddedPostgres({ dataDir: config.dataDir, port: config.embeddedPgPort, logger });
     databaseUrl = embedded.url;
@@ -30,11 +54,39 @@ export async function startOrgplane(config: Config, logger: Logger): Promise<Run
     poolMax: config.databasePoolMax,
     onPoolError: (err) => logger.warn({ err: { message: err.message } }, "idle database connection lost"),
   });
-  const operatorKeyFile = join(config.dataDir, "operator-key");
+  return {
+    database,
+    embedded: config.databaseUrl === undefined,
+    async close() {
+      await database.close();
+      await embedded?.stop();
+    },
+  };
+}
+
+/** Where the first operator key's plaintext is written. */
+export function operatorKeyFile(config: Config): string {
+  return join(config.dataDir, "operator-key");
+}
+
+export async function startOrgplane(config: Config, logger: Logger): Promise<RunningServer> {
+  const connected = await connectDatabase(config, logger);
+  try {
+    return await serveOn(connected, config, logger);
+  } catch (err) {
+    // Nothing is left running when start-up fails half-way (port taken, migration error…).
+    await connected.close().catch(() => {});
+    throw err;
+  }
+}
+
+async function serveOn(connected: ConnectedDatabase, config: Config, logger: Logger): Promise<RunningServer> {
+  const { database } = connected;
+  const keyFile = operatorKeyFile(config);
   await prepareDatabase({
     pool: database.pool,
     operatorKeyPrefix: config.operatorKeyPrefix,
-    operatorKeyFile,
+    operatorKeyFile: keyFile,
     logger,
   });
 
@@ -60,11 +112,11 @@ export async function startOrgplane(config: Config, logger: Logger): Promise<Run
     {
       url,
       docs: `${url}/docs`,
-      database: embedded ? "embedded" : "external",
-      operator_key_file: existsSync(operatorKeyFile) ? operatorKeyFile : null,
+      database: connected.embedded ? "embedded" : "external",
+      operator_key_file: existsSync(keyFile) ? keyFile : null,
     },
-    existsSync(operatorKeyFile)
-      ? `Orgplane is listening on ${url}; API docs at ${url}/docs; operator key in ${operatorKeyFile}`
+    existsSync(keyFile)
+      ? `Orgplane is listening on ${url}; API docs at ${url}/docs; operator key in ${keyFile}`
       : `Orgplane is listening on ${url}; API docs at ${url}/docs; create an operator key with 'orgplane admin-key create'`,
   );
 
@@ -92,8 +144,7 @@ export async function startOrgplane(config: Config, logger: Logger): Promise<Run
     }, config.shutdownTimeoutMs);
     await drained;
     clearTimeout(timer);
-    await database.close();
-    await embedded?.stop();
+    await connected.close();
     logger.info("Orgplane stopped");
   }
   return {
@@ -105,11 +156,10 @@ export async function startOrgplane(config: Config, logger: Logger): Promise<Run
   };
 }
 
-/** `npm start`: read the environment, start, stop cleanly on SIGTERM/SIGINT. */
-export async function main(): Promise<void> {
-  let config: Config;
+/** The configuration, or one line naming the bad variable and exit status 1: every entry point starts here. */
+export function loadConfigOrExit(): Config {
   try {
-    config = loadConfig();
+    return loadConfig();
   } catch (err) {
     if (err instanceof ConfigError) {
       process.stderr.write(`orgplane: ${err.message}\n`);
@@ -117,25 +167,40 @@ export async function main(): Promise<void> {
     }
     throw err;
   }
+}
+
+/** `npm start` and `orgplane serve`: read the environment, start, stop cleanly on SIGTERM/SIGINT. */
+export async function main(): Promise<void> {
+  const config = loadConfigOrExit();
   const logger = createLogger(config.logLevel);
-  let running: RunningServer;
+  let running: RunningServer | undefined;
+  let stopRequested = false;
+  const stop = () => {
+    running?.close().then(
+      () => process.exit(0),
+      (err: unknown) => {
+        logger.error({ err }, "shutdown failed");
+        process.exit(1);
+      },
+    );
+  };
+  // Registered before start-up, so a signal during it still stops the embedded PostgreSQL; `once`: a second
+  // signal gets the default action, the way out of a shutdown that hangs.
+  for (const signal of ["SIGTERM", "SIGINT"] as const) {
+    process.once(signal, () => {
+      logger.info({ signal }, "shutting down");
+      stopRequested = true;
+      stop();
+    });
+  }
   try {
     running = await startOrgplane(config, logger);
   } catch (err) {
     logger.fatal({ err }, "Orgplane failed to start");
     process.exit(1);
   }
-  for (const signal of ["SIGTERM", "SIGINT"] as const) {
-    process.once(signal, () => {
-      logger.info({ signal }, "shutting down");
-      running.close().then(
-        () => process.exit(0),
-        (err: unknown) => {
-          logger.error({ err }, "shutdown failed");
-          process.exit(1);
-        },
-      );
-    });
+  if (stopRequested) {
+    stop();
   }
 }
 

@@ -2,9 +2,12 @@ import { pino } from "pino";
 
 export type Logger = pino.Logger;
 
-/** JSON logs. Credentials are redacted wherever they could appear, as a second line of defence. */
-export function createLogger(level: string): Logger {
-  return pino({
+/**
+ * JSON logs, to stdout unless told otherwise (the CLI logs to stderr: its stdout is the command's output).
+ * Credentials are redacted wherever they could appear, as a second line of defence.
+ */
+export function createLogger(level: string, destination: "stdout" | "stderr" = "stdout"): Logger {
+  const options: pino.LoggerOptions = {
     level,
     base: { service: "orgplane" },
     redact: {
@@ -19,5 +22,6 @@ export function createLogger(level: string): Logger {
       ],
       censor: "[redacted]",
     },
-  });
+  };
+  return destination === "stderr" ? pino(options, pino.destination({ dest: 2, sync: true })) : pino(options);
 }

@@ -1,4 +1,4 @@
-import { and, desc, eq, getTableColumns, isNull, lt } from "drizzle-orm";
+import { and, asc, desc, eq, getTableColumns, isNull, lt } from "drizzle-orm";
 import type { ApiKeysStore, OperatorKeysStore } from "../domain/api-keys/api-keys.store.ts";
 import type { Executor } from "./db.ts";
 import { apiKeys } from "./schema/api-keys.ts";
@@ -69,6 +69,17 @@ export function createOperatorKeysStore(db: Executor): OperatorKeysStore {
     },
     async countActive() {
       return db.$count(operatorKeys, isNull(operatorKeys.revokedAt));
+    },
+    async list() {
+      return db.select().from(operatorKeys).orderBy(asc(operatorKeys.id));
+    },
+    async revoke(id, at) {
+      await db
+        .update(operatorKeys)
+        .set({ revokedAt: at })
+        .where(and(eq(operatorKeys.id, id), isNull(operatorKeys.revokedAt)));
+      const [row] = await db.select().from(operatorKeys).where(eq(operatorKeys.id, id));
+      return row;
     },
   };
 }

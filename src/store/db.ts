@@ -35,6 +35,9 @@ export function createStores(exec: Executor): Stores {
   };
 }
 
+/** A closing connection normally reports back within milliseconds; this only bounds a broken one. */
+const CLOSE_WAIT_MS = 2000;
+
 export type DatabaseOptions = {
   url: string;
   poolMax: number;
@@ -74,6 +77,27 @@ export function openDatabase(options: DatabaseOptions): Database {
         clearTimeout(timer);
       }
     },
-    close: () => pool.end(),
+    async close() {
+      // pool.end() resolves once it has asked every connection to end, not once they have; a database stopped
+      // right after (the embedded cluster) would cut live sessions and log errors. Wait for the sockets too,
+      // bounded, so a connection that never reports back cannot hold up a shutdown.
+      const open = pool.totalCount;
+      let timer: NodeJS.Timeout | undefined;
+      const allRemoved = new Promise<void>((resolve) => {
+        let removed = 0;
+        pool.on("remove", () => {
+          removed += 1;
+          if (removed >= open) {
+            resolve();
+          }
+        });
+        timer = setTimeout(resolve, CLOSE_WAIT_MS);
+      });
+      await pool.end();
+      if (open > 0) {
+        await allRemoved;
+      }
+      clearTimeout(timer);
+    },
   };
 }

@@ -59,8 +59,30 @@ export function isDatabaseUnavailable(err: unknown): boolean {
   return false;
 }
 
+/**
+ * SQLSTATEs for text PostgreSQL cannot store whatever the code does: a NUL character in text
+ * (22021, invalid byte sequence) or in jsonb (22P05, unsupported Unicode escape). Only client input
+ * carries one, so it is a bad request, not a bug.
+ */
+const UNSTORABLE_TEXT_CODES = new Set(["22021", "22P05"]);
+
+export function isUnstorableText(err: unknown): boolean {
+  for (const e of causes(err)) {
+    if (typeof e.code === "string" && UNSTORABLE_TEXT_CODES.has(e.code)) {
+      return true;
+    }
+  }
+  return false;
+}
+
 /** Turn a storage failure into the error a client may see; undefined when it is a genuine bug. */
 export function classifyStorageError(err: unknown): AppError | undefined {
+  if (isUnstorableText(err)) {
+    return new AppError("validation_failed", "Text may not contain NUL characters (\\u0000)", {
+      errors: [{ path: "", message: "contains a NUL character (\\u0000)" }],
+      cause: err,
+    });
+  }
   if (isDatabaseUnavailable(err)) {
     return new AppError("service_unavailable", "The database is unavailable; retry shortly", {
       retryAfterSeconds: 5,

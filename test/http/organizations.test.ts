@@ -253,11 +253,17 @@ describe("listing organizations", () => {
     const org = await t.createOrg();
     await t.createKey(org.id);
     await t.createKey(org.id);
-    const keys = await t.request<ListBody<{ id: string }>>("GET", `/v1/organizations/${org.id}/api-keys?limit=1`);
+    const keys = await t.request<ListBody<{ id: string }>>(
+      "GET",
+      `/v1/organizations/${org.id}/api-keys?limit=1`,
+    );
     expectStatus(keys, 200);
     const keyCursor = keys.body.next_cursor;
     expect(keyCursor, keys.text).not.toBeNull();
-    const res = await t.request<ProblemBody>("GET", `/v1/organizations?cursor=${encodeURIComponent(String(keyCursor))}`);
+    const res = await t.request<ProblemBody>(
+      "GET",
+      `/v1/organizations?cursor=${encodeURIComponent(String(keyCursor))}`,
+    );
     expectStatus(res, 400);
     expect(res.body.code, res.text).toBe("invalid_cursor");
   });

@@ -13,4 +13,8 @@ export type OperatorKeysStore = {
   insert(key: OperatorKey): Promise<void>;
   findByHash(keyHash: string): Promise<OperatorKey | undefined>;
   countActive(): Promise<number>;
+  /** Every operator key, revoked ones included, oldest first: there are a handful, not thousands. */
+  list(): Promise<OperatorKey[]>;
+  /** Sets `revoked_at` if unset; returns the key as it is afterwards. */
+  revoke(id: string, at: Date): Promise<OperatorKey | undefined>;
 };

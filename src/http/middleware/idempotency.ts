@@ -28,9 +28,15 @@ export const idempotency: MiddlewareHandler<AppEnv> = async (c, next) => {
     return next();
   }
   if (!KEY_PATTERN.test(key)) {
-    throw new AppError("validation_failed", "Idempotency-Key must be 1–255 printable ASCII characters, without spaces", {
-      errors: [{ path: "header.Idempotency-Key", message: "1–255 printable ASCII characters, without spaces" }],
-    });
+    throw new AppError(
+      "validation_failed",
+      "Idempotency-Key must be 1–255 printable ASCII characters, without spaces",
+      {
+        errors: [
+          { path: "header.Idempotency-Key", message: "1–255 printable ASCII characters, without spaces" },
+        ],
+      },
+    );
   }
   const scope = c.var.principal.keyId;
   const service = c.var.services.idempotency;

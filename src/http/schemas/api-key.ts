@@ -13,7 +13,10 @@ export const CreateApiKeyBody = z
       .array(ScopeSchema)
       .max(ORG_SCOPES.length * 2)
       .optional()
-      .openapi({ description: "Defaults to the creator's scopes (every scope for the operator); a key can only grant scopes it holds itself" }),
+      .openapi({
+        description:
+          "Defaults to the creator's scopes (every scope for the operator); a key can only grant scopes it holds itself",
+      }),
     expires_at: Timestamp.nullable().optional().openapi({ description: "When the key stops working" }),
   })
   .openapi("CreateApiKey");

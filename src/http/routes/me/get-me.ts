@@ -32,7 +32,8 @@ const route = createRoute({
   path: "/v1/me",
   tags: ["Auth"],
   summary: "Who the presenting credential is",
-  description: "Like every route but reading the organization itself, refused for a suspended organization's keys.",
+  description:
+    "Like every route but reading the organization itself, refused for a suspended organization's keys.",
   ...guarded({ kind: "any" }),
   responses: {
     200: { description: "The principal", content: { "application/json": { schema: MeSchema } } },
