@@ -5,6 +5,7 @@ import {
 } from "./domain/api-keys/api-keys.service.ts";
 import { createAuditService } from "./domain/audit/audit.service.ts";
 import { createIdempotencyService } from "./domain/idempotency/idempotency.service.ts";
+import { createMembersService } from "./domain/members/members.service.ts";
 import { createOrgsService } from "./domain/orgs/orgs.service.ts";
 import type { Services } from "./http/env.ts";
 import type { Clock } from "./lib/clock.ts";
@@ -23,5 +24,6 @@ export function createServices(
     audit: createAuditService({ stores }),
     idempotency: createIdempotencyService({ store: stores.idempotency, clock }),
     authenticator: createAuthenticator({ stores, clock, prefixes }),
+    members: createMembersService({ stores }),
   };
 }

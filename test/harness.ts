@@ -86,7 +86,7 @@ export async function createTestContext(options: { clock?: Clock } = {}): Promis
   );
   await database.stores.operatorKeys.insert(opKey);
   const operatorCtx: RequestContext = {
-    principal: { kind: "operator", keyId: opKey.id, name: opKey.name },
+    principal: { kind: "operator", id: opKey.id, name: opKey.name },
     requestId: "req_test",
     ip: null,
     userAgent: "orgplane-tests",

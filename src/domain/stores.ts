@@ -1,6 +1,7 @@
 import type { ApiKeysStore, OperatorKeysStore } from "./api-keys/api-keys.store.ts";
 import type { AuditStore } from "./audit/audit.store.ts";
 import type { IdempotencyStore } from "./idempotency/idempotency.store.ts";
+import type { MembershipsStore, UsersStore } from "./members/members.store.ts";
 import type { OrgsStore } from "./orgs/orgs.store.ts";
 
 /** Every store, bound to one connection or one transaction. */
@@ -10,6 +11,8 @@ export type Stores = {
   operatorKeys: OperatorKeysStore;
   audit: AuditStore;
   idempotency: IdempotencyStore;
+  users: UsersStore;
+  memberships: MembershipsStore;
 };
 
 /**

@@ -2,6 +2,7 @@ import type { ApiKeysService, Authenticator } from "../domain/api-keys/api-keys.
 import type { AuditService } from "../domain/audit/audit.service.ts";
 import type { Principal, RequestContext } from "../domain/auth/principal.ts";
 import type { IdempotencyService } from "../domain/idempotency/idempotency.service.ts";
+import type { MembersService } from "../domain/members/members.service.ts";
 import type { OrgsService } from "../domain/orgs/orgs.service.ts";
 
 export type Services = {
@@ -10,6 +11,7 @@ export type Services = {
   audit: AuditService;
   idempotency: IdempotencyService;
   authenticator: Authenticator;
+  members: MembersService;
 };
 
 export type AppEnv = {

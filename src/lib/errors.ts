@@ -8,15 +8,28 @@ export type ErrorCode =
   | "invalid_cursor"
   | "unauthenticated"
   | "invalid_credential"
+  | "key_expired"
+  | "key_revoked"
+  | "token_invalid"
+  | "token_expired"
+  | "token_issuer_invalid"
+  | "token_audience_invalid"
+  | "token_signature_invalid"
   | "forbidden"
   | "insufficient_scope"
   | "operator_only"
   | "organization_suspended"
+  | "role_ceiling"
+  | "invitation_email_mismatch"
   | "not_found"
   | "route_not_found"
   | "method_not_allowed"
   | "slug_taken"
   | "invalid_state_transition"
+  | "last_owner"
+  | "already_member"
+  | "invitation_pending"
+  | "invitation_expired"
   | "idempotency_key_in_use"
   | "idempotency_key_reused"
   | "payload_too_large"
@@ -32,11 +45,20 @@ export function codeToStatus(code: ErrorCode): number {
       return 400;
     case "unauthenticated":
     case "invalid_credential":
+    case "key_expired":
+    case "key_revoked":
+    case "token_invalid":
+    case "token_expired":
+    case "token_issuer_invalid":
+    case "token_audience_invalid":
+    case "token_signature_invalid":
       return 401;
     case "forbidden":
     case "insufficient_scope":
     case "operator_only":
     case "organization_suspended":
+    case "role_ceiling":
+    case "invitation_email_mismatch":
       return 403;
     case "not_found":
     case "route_not_found":
@@ -45,8 +67,13 @@ export function codeToStatus(code: ErrorCode): number {
       return 405;
     case "slug_taken":
     case "invalid_state_transition":
+    case "last_owner":
+    case "already_member":
+    case "invitation_pending":
     case "idempotency_key_in_use":
       return 409;
+    case "invitation_expired":
+      return 410;
     case "payload_too_large":
       return 413;
     case "unsupported_media_type":
@@ -72,6 +99,32 @@ export function codeToTitle(code: ErrorCode): string {
       return "Authentication required";
     case "invalid_credential":
       return "Invalid credential";
+    case "key_expired":
+      return "API key expired";
+    case "key_revoked":
+      return "API key revoked";
+    case "token_invalid":
+      return "Invalid token";
+    case "token_expired":
+      return "Token expired";
+    case "token_issuer_invalid":
+      return "Token issuer not accepted";
+    case "token_audience_invalid":
+      return "Token audience not accepted";
+    case "token_signature_invalid":
+      return "Token signature invalid";
+    case "role_ceiling":
+      return "Role above your own";
+    case "invitation_email_mismatch":
+      return "Invitation is for another email address";
+    case "last_owner":
+      return "Last owner";
+    case "already_member":
+      return "Already a member";
+    case "invitation_pending":
+      return "Invitation already pending";
+    case "invitation_expired":
+      return "Invitation expired";
     case "forbidden":
       return "Forbidden";
     case "insufficient_scope":

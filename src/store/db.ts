@@ -6,6 +6,7 @@ import type { Stores, Transactor } from "../domain/stores.ts";
 import { createApiKeysStore, createOperatorKeysStore } from "./api-keys.store.pg.ts";
 import { createAuditStore } from "./audit.store.pg.ts";
 import { createIdempotencyStore } from "./idempotency.store.pg.ts";
+import { createMembershipsStore, createUsersStore } from "./members.store.pg.ts";
 import { createOrgsStore } from "./orgs.store.pg.ts";
 import * as schema from "./schema/index.ts";
 
@@ -32,6 +33,8 @@ export function createStores(exec: Executor): Stores {
     operatorKeys: createOperatorKeysStore(exec),
     audit: createAuditStore(exec),
     idempotency: createIdempotencyStore(exec),
+    users: createUsersStore(exec),
+    memberships: createMembershipsStore(exec),
   };
 }
 

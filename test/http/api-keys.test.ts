@@ -1,5 +1,6 @@
 import type { z } from "@hono/zod-openapi";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { ORG_SCOPES } from "../../src/domain/auth/principal.ts";
 import type { ProblemBody } from "../../src/http/problem.ts";
 import type { ApiKeySchema, CreatedApiKeySchema } from "../../src/http/schemas/api-key.ts";
 import { generateKey } from "../../src/lib/api-key-format.ts";
@@ -69,7 +70,7 @@ describe("creating an API key", () => {
       status: "active",
       expires_at: null,
       revoked_at: null,
-      created_by: t.operatorCtx.principal.keyId,
+      created_by: t.operatorCtx.principal.id,
     });
     expect(live.id).toMatch(/^key_[0-9a-z]{26}$/);
 
@@ -87,12 +88,10 @@ describe("creating an API key", () => {
   it("gives a new key every scope by default, or exactly the scopes named", async () => {
     const org = await t.createOrg();
     const all = await createKey(org.id);
-    expect([...all.scopes].sort()).toEqual(
-      ["audit:read", "keys:read", "keys:write", "org:delete", "org:read", "org:write"].sort(),
-    );
-    const some = await createKey(org.id, { scopes: ["org:read", "keys:read", "org:read"] });
-    expect(some.scopes).toEqual(["keys:read", "org:read"]);
-    expect((await me(some.key)).scopes).toEqual(["keys:read", "org:read"]);
+    expect([...all.scopes].sort()).toEqual([...ORG_SCOPES].sort());
+    const some = await createKey(org.id, { scopes: ["orgs:read", "keys:read", "orgs:read"] });
+    expect(some.scopes).toEqual(["keys:read", "orgs:read"]);
+    expect((await me(some.key)).scopes).toEqual(["keys:read", "orgs:read"]);
   });
 
   it("makes a key that authenticates at once as its organization", async () => {
@@ -115,8 +114,8 @@ describe("creating an API key", () => {
 
   it("does not let a key grant scopes it lacks (403 insufficient_scope)", async () => {
     const org = await t.createOrg();
-    const limited = await t.createKey(org.id, ["keys:read", "keys:write", "org:read"]);
-    for (const scopes of [["org:write"], ["keys:write", "audit:read"]]) {
+    const limited = await t.createKey(org.id, ["keys:read", "keys:write", "orgs:read"]);
+    for (const scopes of [["orgs:write"], ["keys:write", "audit:read"]]) {
       const res = await t.request<ProblemBody>("POST", `/v1/organizations/${org.id}/api-keys`, {
         key: limited,
         body: { name: "escalation", scopes },
@@ -124,16 +123,16 @@ describe("creating an API key", () => {
       expectStatus(res, 403);
       expect(res.body.code, res.text).toBe("insufficient_scope");
     }
-    const narrower = await createKey(org.id, { scopes: ["org:read"] }, limited);
-    expect(narrower.scopes).toEqual(["org:read"]);
+    const narrower = await createKey(org.id, { scopes: ["orgs:read"] }, limited);
+    expect(narrower.scopes).toEqual(["orgs:read"]);
     expect(narrower.created_by).toBe((await me(limited)).key_id);
   });
 
   it("gives a key minted by a limited key the creator's own scopes when none are named", async () => {
     const org = await t.createOrg();
-    const limited = await t.createKey(org.id, ["keys:read", "keys:write", "org:read"]);
+    const limited = await t.createKey(org.id, ["keys:read", "keys:write", "orgs:read"]);
     const minted = await createKey(org.id, {}, limited);
-    expect(minted.scopes).toEqual(["keys:read", "keys:write", "org:read"]);
+    expect(minted.scopes).toEqual(["keys:read", "keys:write", "orgs:read"]);
   });
 
   it("refuses a key without keys:write with 403 insufficient_scope", async () => {

@@ -39,7 +39,7 @@ beforeAll(async () => {
   // Events are stamped by the service clock; a hand-moved clock makes time-range filters exact.
   clock = createManualClock(new Date("2030-01-01T00:00:00.000Z"));
   t = await createTestContext({ clock });
-  operatorId = t.operatorCtx.principal.keyId;
+  operatorId = t.operatorCtx.principal.id;
 });
 afterAll(() => t.close());
 
@@ -79,7 +79,7 @@ describe("audit events", () => {
     const orgId = created.body.id;
 
     const keyRes = await t.request<CreatedKey>("POST", `/v1/organizations/${orgId}/api-keys`, {
-      body: { name: "auditor", scopes: ["org:read", "org:write", "audit:read"] },
+      body: { name: "auditor", scopes: ["orgs:read", "orgs:write", "audit:read"] },
       headers: ua("key-create"),
     });
     expectStatus(keyRes, 201);
@@ -181,7 +181,7 @@ describe("audit events", () => {
     expect(orgCreate?.changes).toMatchObject({ name: { to: "Audited Inc" }, slug: { to: slug } });
     expect(keyCreate?.changes).toMatchObject({
       name: { to: "auditor" },
-      scopes: { to: ["audit:read", "org:read", "org:write"] },
+      scopes: { to: ["audit:read", "orgs:read", "orgs:write"] },
       expires_at: { to: null },
     });
     // An update records only what changed, from and to.
@@ -371,7 +371,7 @@ describe("audit events", () => {
   it("writes no event for a mutation that fails or changes nothing", async () => {
     const { org, key } = await t.createOrgWithKey();
     const taken = await t.createOrg();
-    const readOnly = await t.createKey(org.id, ["org:read"]);
+    const readOnly = await t.createKey(org.id, ["orgs:read"]);
     const before = await countAllEvents();
 
     const failures: [string, string, unknown, number, string | undefined][] = [
@@ -387,7 +387,13 @@ describe("audit events", () => {
         400,
         undefined,
       ],
-      ["POST", `/v1/organizations/${org.id}/api-keys`, { name: "up", scopes: ["org:delete"] }, 403, readOnly],
+      [
+        "POST",
+        `/v1/organizations/${org.id}/api-keys`,
+        { name: "up", scopes: ["orgs:delete"] },
+        403,
+        readOnly,
+      ],
       [
         "DELETE",
         `/v1/organizations/${org.id}/api-keys/key_01jd0v4n6qf9yb5c8h2m3k7x1z`,
@@ -426,7 +432,7 @@ describe("audit events", () => {
     });
     expectStatus(foreign, 404);
 
-    const noScope = await t.createKey(org.id, ["org:read"]);
+    const noScope = await t.createKey(org.id, ["orgs:read"]);
     const refused = await t.request<ProblemBody>("GET", `/v1/organizations/${org.id}/audit-events`, {
       key: noScope,
     });

@@ -334,7 +334,7 @@ describe.each(guardedOperations.map((op) => [op.name, op] as const))("%s", (_nam
     });
   }
 
-  if (rule.allowSuspended === true) {
+  if ("allowSuspended" in rule && rule.allowSuspended === true) {
     it("lets a suspended organization's key through (its rule allows suspended organizations)", async () => {
       // A fresh organization: if the operation changes something, no other test sees it.
       const own = await suspendedOrgWithKey();

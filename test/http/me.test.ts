@@ -17,7 +17,7 @@ describe("GET /v1/me", () => {
     expectStatus(res, 200);
     expect(res.body).toEqual({
       type: "operator",
-      key_id: t.operatorCtx.principal.keyId,
+      key_id: t.operatorCtx.principal.id,
       name: "test operator",
     });
     expect(res.body.key_id).toMatch(/^opk_/);
@@ -26,7 +26,7 @@ describe("GET /v1/me", () => {
   it("names an org key with its organization, environment and scopes", async () => {
     const org = await t.createOrg();
     const created = await t.request<CreatedKey>("POST", `/v1/organizations/${org.id}/api-keys`, {
-      body: { name: "ci runner", environment: "test", scopes: ["org:read", "audit:read"] },
+      body: { name: "ci runner", environment: "test", scopes: ["orgs:read", "audit:read"] },
     });
     expectStatus(created, 201);
     const res = await t.request<Me>("GET", "/v1/me", { key: created.body.key });
@@ -38,7 +38,7 @@ describe("GET /v1/me", () => {
       org_id: org.id,
       project_id: null,
       environment: "test",
-      scopes: ["audit:read", "org:read"],
+      scopes: ["audit:read", "orgs:read"],
     });
   });
 

@@ -106,7 +106,7 @@ describe("creating an organization", () => {
       suspended_at: null,
       suspended_reason: null,
       deleted_at: null,
-      created_by: t.operatorCtx.principal.keyId,
+      created_by: t.operatorCtx.principal.id,
     });
     expect(org.id).toMatch(/^org_[0-9a-z]{26}$/);
     expect(org.internal_id).toMatch(/^int_[0-9a-z]{26}$/);
@@ -435,9 +435,9 @@ describe("updating an organization", () => {
     expect(res.body.code, res.text).toBe("forbidden");
   });
 
-  it("refuses an org key without org:write with 403 insufficient_scope", async () => {
+  it("refuses an org key without orgs:write with 403 insufficient_scope", async () => {
     const org = await t.createOrg();
-    const key = await t.createKey(org.id, ["org:read"]);
+    const key = await t.createKey(org.id, ["orgs:read"]);
     for (const path of ["/v1/organization", `/v1/organizations/${org.id}`]) {
       const res = await t.request<ProblemBody>("PATCH", path, { key, body: { name: "nope" } });
       expectStatus(res, 403);
@@ -597,11 +597,11 @@ describe("deleting an organization", () => {
     expect(again.body).toEqual(deleted.body);
   });
 
-  it("lets an org key holding org:delete delete its own organization, and not another", async () => {
+  it("lets an org key holding orgs:delete delete its own organization, and not another", async () => {
     const { org, key } = await t.createOrgWithKey();
     const other = await t.createOrg();
     expectStatus(await t.request("DELETE", `/v1/organizations/${other.id}`, { key }), 404);
-    const limited = await t.createKey(org.id, ["org:read", "org:write"]);
+    const limited = await t.createKey(org.id, ["orgs:read", "orgs:write"]);
     const refused = await t.request<ProblemBody>("DELETE", `/v1/organizations/${org.id}`, { key: limited });
     expectStatus(refused, 403);
     expect(refused.body.code, refused.text).toBe("insufficient_scope");

@@ -41,10 +41,11 @@ export function createApiKeysService(deps: {
     ): Promise<{ key: ApiKey; plaintext: string }> {
       const principal = ctx.principal;
       // Unnamed scopes default to what the creator holds: every scope for the operator, its own for a key.
-      const defaults = principal.kind === "api_key" ? principal.scopes : ORG_SCOPES;
+      const defaults =
+        principal.kind === "api_key" || principal.kind === "member" ? principal.scopes : ORG_SCOPES;
       const scopes = [...new Set(input.scopes ?? defaults)].sort() as Scope[];
-      if (principal.kind === "api_key") {
-        // A key cannot mint a key stronger than itself.
+      if (principal.kind === "api_key" || principal.kind === "member") {
+        // Nobody mints a key stronger than themselves.
         const missing = scopes.filter((s) => !principal.scopes.includes(s));
         if (missing.length > 0) {
           throw new AppError(
@@ -66,15 +67,21 @@ export function createApiKeysService(deps: {
         id: newId("key"),
         orgId,
         name: input.name,
+        description: null,
+        projectId: null,
         environment,
         keyPrefix,
         lastFour,
         keyHash: sha256Hex(plaintext),
         scopes,
-        createdBy: principal.keyId,
+        metadata: {},
+        rateLimitOverrides: {},
+        createdBy: principal.id,
         createdAt: now,
         expiresAt: input.expiresAt ?? null,
         revokedAt: null,
+        lastUsedAt: null,
+        rotatedFrom: null,
       };
       await deps.db.transaction(async (stores) => {
         const org = await loadOrg(stores, orgId, true);
@@ -184,7 +191,7 @@ export function createAuthenticator(deps: {
         if (key === undefined || key.revokedAt !== null) {
           throw invalid();
         }
-        return { kind: "operator", keyId: key.id, name: key.name };
+        return { kind: "operator", id: key.id, name: key.name };
       }
       if (parsed.prefix !== deps.prefixes.orgKeyPrefix) {
         throw invalid();
@@ -201,10 +208,11 @@ export function createAuthenticator(deps: {
       }
       return {
         kind: "api_key",
-        keyId: key.id,
+        id: key.id,
         name: key.name,
         orgId: key.orgId,
         orgStatus: key.orgStatus,
+        projectId: key.projectId,
         environment: key.environment,
         scopes: key.scopes,
       };

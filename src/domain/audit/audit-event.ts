@@ -16,8 +16,8 @@ export function auditEvent(ctx: RequestContext, record: AuditRecord, clock: Cloc
   return {
     id: newId("aud"),
     ...record,
-    actorType: ctx.principal.kind,
-    actorId: ctx.principal.keyId,
+    actorType: ctx.principal.kind === "member" ? "user" : ctx.principal.kind,
+    actorId: ctx.principal.id,
     ip: ctx.ip,
     userAgent: ctx.userAgent,
     requestId: ctx.requestId,

@@ -1,6 +1,6 @@
 import type { JsonValue } from "../../lib/json.ts";
 
-export type ActorType = "operator" | "api_key" | "system";
+export type ActorType = "operator" | "api_key" | "user" | "system";
 
 /** `{ field: { from, to } }`; secrets never appear here. */
 export type AuditChanges = Record<string, { from?: JsonValue; to?: JsonValue }>;

@@ -4,31 +4,58 @@ import type { Principal, Scope } from "./principal.ts";
 export type AccessRule =
   /** Only the operator may call this route. */
   | { kind: "operator" }
+  /** The operator, or a signed-in user acting for themselves (creating an organization, listing theirs). */
+  | { kind: "operator_or_user" }
+  /** Only a signed-in user (accepting an invitation is something a person does). */
+  | { kind: "user" }
   /**
-   * The route acts on one organization: the operator may act on any; an org key only on its own,
-   * holding `scope`. `allowSuspended` lets a suspended org's keys through (reading the org itself).
+   * The route acts on one organization: the operator may act on any; an org key or a member only on
+   * their own, holding `scope`. `allowSuspended` lets a suspended org's credentials read the org itself.
    */
   | { kind: "org"; scope: Scope; allowSuspended?: boolean }
   /** Any authenticated credential (e.g. `GET /v1/me`); suspended orgs are refused unless allowed. */
   | { kind: "any"; allowSuspended?: boolean };
 
+export type PathIds = { orgId: string | undefined; projectId: string | undefined };
+
 /**
  * The one place that decides whether a principal may use a route. Order matters and is the same
- * everywhere: another tenant's organization is a 404 (never a 403 that would confirm it exists),
- * then a suspended organization is a 403, then a missing scope is a 403.
+ * everywhere: another tenant's organization (or, for a project key, another project) is a 404 (never a
+ * 403 that would confirm it exists), then a suspended organization is a 403, then a missing scope.
+ * A signed-in user reaches org routes as a `member` principal: the HTTP layer resolves the membership
+ * for the path's organization first (no membership: 404).
  */
-export function checkAccess(principal: Principal, rule: AccessRule, pathOrgId: string | undefined): void {
+export function checkAccess(principal: Principal, rule: AccessRule, path: PathIds): void {
   if (principal.kind === "operator") {
+    if (rule.kind === "user") {
+      throw new AppError("forbidden", "This operation needs a signed-in user, not an operator key");
+    }
     return;
   }
-  if (rule.kind === "operator") {
-    if (pathOrgId !== undefined && pathOrgId !== principal.orgId) {
-      throw notFound("Organization", pathOrgId);
+  if (principal.kind === "user") {
+    if (rule.kind === "operator") {
+      throw new AppError("operator_only", "This operation needs an operator credential");
     }
+    if (rule.kind === "org") {
+      throw new AppError("forbidden", "Name an organization you are a member of");
+    }
+    return;
+  }
+  if (path.orgId !== undefined && path.orgId !== principal.orgId) {
+    throw notFound("Organization", path.orgId);
+  }
+  if (rule.kind === "operator" || rule.kind === "operator_or_user") {
     throw new AppError("operator_only", "This operation needs an operator credential");
   }
-  if (pathOrgId !== undefined && pathOrgId !== principal.orgId) {
-    throw notFound("Organization", pathOrgId);
+  if (rule.kind === "user") {
+    throw new AppError("forbidden", "This operation needs a signed-in user, not an API key");
+  }
+  if (
+    path.projectId !== undefined &&
+    principal.projectId !== null &&
+    path.projectId !== principal.projectId
+  ) {
+    throw notFound("Project", path.projectId);
   }
   if (principal.orgStatus === "suspended" && rule.allowSuspended !== true) {
     throw new AppError("organization_suspended", `Organization '${principal.orgId}' is suspended`);
@@ -40,10 +67,12 @@ export function checkAccess(principal: Principal, rule: AccessRule, pathOrgId: s
 
 /** The organization a request acts on when the path does not name one (`/v1/organization`). */
 export function credentialOrgId(principal: Principal): string {
-  if (principal.kind === "operator") {
+  if (principal.kind === "operator" || principal.kind === "user") {
     throw new AppError(
       "forbidden",
-      "An operator credential belongs to no organization; use /v1/organizations/{org_id} instead",
+      principal.kind === "operator"
+        ? "An operator credential belongs to no organization; use /v1/organizations/{org_id} instead"
+        : "Your token names no organization; use /v1/organizations/{org_id} instead",
     );
   }
   return principal.orgId;

@@ -176,7 +176,7 @@ export function createOrgsService(deps: { db: Transactor; stores: Pick<Stores, "
           status: "active",
           suspendedAt: null,
           suspendedReason: null,
-          createdBy: ctx.principal.keyId,
+          createdBy: ctx.principal.id,
           createdAt: now,
           updatedAt: now,
           deletedAt: null,

@@ -38,7 +38,7 @@ export const idempotency: MiddlewareHandler<AppEnv> = async (c, next) => {
       },
     );
   }
-  const scope = c.var.principal.keyId;
+  const scope = c.var.principal.id;
   const service = c.var.services.idempotency;
   const outcome = await service.begin(scope, key, fingerprint(c.req.method, c.req.path, await c.req.text()));
   if (outcome.kind === "replay") {

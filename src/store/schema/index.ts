@@ -1,5 +1,10 @@
 export { apiKeys } from "./api-keys.ts";
 export { auditEvents } from "./audit-events.ts";
 export { idempotencyKeys } from "./idempotency-keys.ts";
+export { invitations } from "./invitations.ts";
+export { mailOutbox } from "./mail-outbox.ts";
+export { memberships } from "./memberships.ts";
 export { operatorKeys } from "./operator-keys.ts";
 export { organizations } from "./organizations.ts";
+export { projects } from "./projects.ts";
+export { users } from "./users.ts";

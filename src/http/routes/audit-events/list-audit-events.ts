@@ -9,7 +9,7 @@ const AuditEventSchema = z
     id: z.string(),
     object: z.literal("audit_event"),
     org_id: z.string(),
-    actor_type: z.enum(["operator", "api_key", "system"]),
+    actor_type: z.enum(["operator", "api_key", "user", "system"]),
     actor_id: z.string().nullable(),
     action: z.string().openapi({ example: "organization.updated" }),
     target_type: z.string(),

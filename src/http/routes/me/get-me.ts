@@ -23,6 +23,17 @@ const MeSchema = z
       environment: z.enum(["live", "test"]),
       scopes: z.array(ScopeSchema),
     }),
+    z.object({
+      type: z.literal("user"),
+      user_id: z.string(),
+      subject: z.string().openapi({ description: "The identity provider's subject" }),
+      email: z.string().nullable(),
+      name: z.string().nullable(),
+      active_org_id: z
+        .string()
+        .nullable()
+        .openapi({ description: "The organization the token's org claim selects" }),
+    }),
   ])
   .openapi("Me");
 
@@ -44,20 +55,35 @@ const route = createRoute({
 export function registerGetMe(api: OpenAPIHono<AppEnv>): void {
   api.openapi(route, (c) => {
     const p = c.var.principal;
-    if (p.kind === "operator") {
-      return c.json({ type: "operator" as const, key_id: p.keyId, name: p.name }, 200);
+    switch (p.kind) {
+      case "operator":
+        return c.json({ type: "operator" as const, key_id: p.id, name: p.name }, 200);
+      case "user":
+      case "member":
+        return c.json(
+          {
+            type: "user" as const,
+            user_id: p.id,
+            subject: p.subject,
+            email: p.email,
+            name: p.name,
+            active_org_id: p.kind === "member" ? p.orgId : p.activeOrgId,
+          },
+          200,
+        );
+      case "api_key":
+        return c.json(
+          {
+            type: "api_key" as const,
+            key_id: p.id,
+            name: p.name,
+            org_id: p.orgId,
+            project_id: p.projectId,
+            environment: p.environment,
+            scopes: p.scopes,
+          },
+          200,
+        );
     }
-    return c.json(
-      {
-        type: "api_key" as const,
-        key_id: p.keyId,
-        name: p.name,
-        org_id: p.orgId,
-        project_id: null,
-        environment: p.environment,
-        scopes: p.scopes,
-      },
-      200,
-    );
   });
 }

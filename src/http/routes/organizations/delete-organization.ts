@@ -13,7 +13,7 @@ const route = createRoute({
   description:
     "The organization's keys stop authenticating at once; its data stays, readable by the operator. " +
     "Deleting a deleted organization returns it unchanged.",
-  ...guarded({ kind: "org", scope: "org:delete" }),
+  ...guarded({ kind: "org", scope: "orgs:delete" }),
   request: { params: OrgIdParams },
   responses: {
     200: {

@@ -11,7 +11,7 @@ const route = createRoute({
   path: "/v1/organization",
   tags: ["Organizations"],
   summary: "Get the organization of the presenting key",
-  ...guarded({ kind: "org", scope: "org:read", allowSuspended: true }),
+  ...guarded({ kind: "org", scope: "orgs:read", allowSuspended: true }),
   responses: {
     200: { description: "The organization", content: { "application/json": { schema: OrganizationSchema } } },
     ...errorResponses(403),

@@ -11,7 +11,7 @@ const route = createRoute({
   tags: ["Organizations"],
   summary: "Get an organization",
   description: "Readable by a suspended organization's own keys; a deleted one only by the operator.",
-  ...guarded({ kind: "org", scope: "org:read", allowSuspended: true }),
+  ...guarded({ kind: "org", scope: "orgs:read", allowSuspended: true }),
   request: { params: OrgIdParams },
   responses: {
     200: { description: "The organization", content: { "application/json": { schema: OrganizationSchema } } },

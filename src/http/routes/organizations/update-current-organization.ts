@@ -16,7 +16,7 @@ const route = createRoute({
   path: "/v1/organization",
   tags: ["Organizations"],
   summary: "Update the organization of the presenting key",
-  ...guarded({ kind: "org", scope: "org:write" }),
+  ...guarded({ kind: "org", scope: "orgs:write" }),
   request: { body: { required: true, content: { "application/json": { schema: UpdateOrganizationBody } } } },
   responses: {
     200: {

@@ -15,7 +15,7 @@ const route = createRoute({
   path: "/v1/organizations/{org_id}",
   tags: ["Organizations"],
   summary: "Update an organization",
-  ...guarded({ kind: "org", scope: "org:write" }),
+  ...guarded({ kind: "org", scope: "orgs:write" }),
   request: {
     params: OrgIdParams,
     body: { required: true, content: { "application/json": { schema: UpdateOrganizationBody } } },
