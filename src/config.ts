@@ -31,7 +31,19 @@ const EnvSchema = z
       .default("op"),
     LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
     TRUST_PROXY: bool.default(false),
+    OIDC_JWKS_URL: z.url({ protocol: /^https?$/ }).optional(),
+    OIDC_ISSUER: z.string().min(1).max(2048).optional(),
+    OIDC_AUDIENCE: z.string().min(1).max(2048).optional(),
+    OIDC_ORG_CLAIM: z.string().min(1).max(128).default("org_id"),
     SHUTDOWN_TIMEOUT_MS: z.coerce.number().int().min(0).max(600_000).default(10_000),
+  })
+  .refine((e) => e.OIDC_JWKS_URL === undefined || e.OIDC_ISSUER !== undefined, {
+    path: ["OIDC_ISSUER"],
+    message: "is required when OIDC_JWKS_URL is set",
+  })
+  .refine((e) => e.OIDC_JWKS_URL === undefined || e.OIDC_AUDIENCE !== undefined, {
+    path: ["OIDC_AUDIENCE"],
+    message: "is required when OIDC_JWKS_URL is set",
   })
   .refine((e) => e.KEY_PREFIX !== e.OPERATOR_KEY_PREFIX, {
     path: ["OPERATOR_KEY_PREFIX"],
@@ -50,6 +62,8 @@ export type Config = {
   logLevel: z.infer<typeof EnvSchema>["LOG_LEVEL"];
   trustProxy: boolean;
   shutdownTimeoutMs: number;
+  /** Member sign-in; undefined when OIDC_JWKS_URL is unset. */
+  oidc: { jwksUrl: string; issuer: string; audience: string; orgClaim: string } | undefined;
 };
 
 export class ConfigError extends Error {
@@ -81,5 +95,14 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     logLevel: e.LOG_LEVEL,
     trustProxy: e.TRUST_PROXY,
     shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,
+    oidc:
+      e.OIDC_JWKS_URL !== undefined && e.OIDC_ISSUER !== undefined && e.OIDC_AUDIENCE !== undefined
+        ? {
+            jwksUrl: e.OIDC_JWKS_URL,
+            issuer: e.OIDC_ISSUER,
+            audience: e.OIDC_AUDIENCE,
+            orgClaim: e.OIDC_ORG_CLAIM,
+          }
+        : undefined,
   };
 }

@@ -12,6 +12,7 @@ import {
 } from "./infra/embedded-postgres.ts";
 import { createLogger, type Logger } from "./infra/logger.ts";
 import { createHttpMetrics } from "./infra/metrics.ts";
+import { createOidcVerifier } from "./infra/oidc.ts";
 import { systemClock } from "./lib/clock.ts";
 import { createServices } from "./services.ts";
 import { type Database, openDatabase } from "./store/db.ts";
@@ -91,7 +92,11 @@ async function serveOn(connected: ConnectedDatabase, config: Config, logger: Log
   });
 
   const prefixes = { orgKeyPrefix: config.keyPrefix, operatorKeyPrefix: config.operatorKeyPrefix };
-  const services = createServices(database, { clock: systemClock, prefixes });
+  const services = createServices(database, {
+    clock: systemClock,
+    prefixes,
+    identity: config.oidc === undefined ? undefined : createOidcVerifier(config.oidc),
+  });
   const app = createApp({
     services,
     logger,

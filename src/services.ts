@@ -1,9 +1,7 @@
-import {
-  createApiKeysService,
-  createAuthenticator,
-  type KeyPrefixes,
-} from "./domain/api-keys/api-keys.service.ts";
+import { createApiKeysService, type KeyPrefixes } from "./domain/api-keys/api-keys.service.ts";
 import { createAuditService } from "./domain/audit/audit.service.ts";
+import { createAuthenticator } from "./domain/auth/authenticator.ts";
+import type { IdentityVerifier } from "./domain/auth/identity.ts";
 import { createIdempotencyService } from "./domain/idempotency/idempotency.service.ts";
 import { createMembersService } from "./domain/members/members.service.ts";
 import { createOrgsService } from "./domain/orgs/orgs.service.ts";
@@ -14,7 +12,7 @@ import type { Database } from "./store/db.ts";
 /** Build every service over one database. Shared by the server and the test harness. */
 export function createServices(
   database: Database,
-  options: { clock: Clock; prefixes: KeyPrefixes },
+  options: { clock: Clock; prefixes: KeyPrefixes; identity: IdentityVerifier | undefined },
 ): Services {
   const { stores, transactor: db } = database;
   const { clock, prefixes } = options;
@@ -23,7 +21,7 @@ export function createServices(
     apiKeys: createApiKeysService({ db, stores, clock, prefixes }),
     audit: createAuditService({ stores }),
     idempotency: createIdempotencyService({ store: stores.idempotency, clock }),
-    authenticator: createAuthenticator({ stores, clock, prefixes }),
+    authenticator: createAuthenticator({ stores, clock, prefixes, identity: options.identity }),
     members: createMembersService({ stores }),
   };
 }

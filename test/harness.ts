@@ -2,16 +2,23 @@ import { randomBytes } from "node:crypto";
 import pg from "pg";
 import { inject } from "vitest";
 import { newOperatorKey } from "../src/domain/api-keys/api-keys.service.ts";
-import { ORG_SCOPES, type RequestContext, type Scope } from "../src/domain/auth/principal.ts";
+import { ORG_SCOPES, type RequestContext, type Role, type Scope } from "../src/domain/auth/principal.ts";
 import type { CreateOrgInput, Organization } from "../src/domain/orgs/orgs.types.ts";
 import { createApp } from "../src/http/app.ts";
 import type { Services } from "../src/http/env.ts";
 import { createLogger } from "../src/infra/logger.ts";
 import { createHttpMetrics } from "../src/infra/metrics.ts";
+import { createOidcVerifier } from "../src/infra/oidc.ts";
 import { type Clock, systemClock } from "../src/lib/clock.ts";
+import { newId } from "../src/lib/ids.ts";
 import { createServices } from "../src/services.ts";
 import { type Database, openDatabase } from "../src/store/db.ts";
 import { classifyStorageError } from "../src/store/pg-errors.ts";
+import {
+  startTestIdentityProvider,
+  type TestIdentityProvider,
+  type TokenOptions,
+} from "./identity-provider.ts";
 import { withDatabase } from "./util.ts";
 
 export const PREFIXES = { orgKeyPrefix: "sk", operatorKeyPrefix: "op" };
@@ -47,6 +54,12 @@ export type TestContext = {
   createOrg(overrides?: Partial<CreateOrgInput>): Promise<Organization>;
   /** A fresh org key; all scopes unless named. */
   createKey(orgId: string, scopes?: readonly Scope[]): Promise<string>;
+  /** The identity provider whose tokens this app accepts (a local JWKS server). */
+  identity: TestIdentityProvider;
+  /** A signed-in user: their sign-in token (org claim set when `orgId` is given) and user id. */
+  signIn(options?: TokenOptions): Promise<{ token: string; userId: string; subject: string }>;
+  /** A fresh user who is a member of `orgId` with `role`; the token's org claim names that org. */
+  createMember(orgId: string, role: Role): Promise<{ token: string; userId: string; subject: string }>;
   /** A fresh org with one all-scopes key. */
   createOrgWithKey(overrides?: Partial<CreateOrgInput>): Promise<{ org: Organization; key: string }>;
   close(): Promise<void>;
@@ -70,7 +83,12 @@ export async function createTestContext(options: { clock?: Clock } = {}): Promis
   const databaseUrl = withDatabase(adminUrl, name);
   const database = openDatabase({ url: databaseUrl, poolMax: 10, onPoolError: () => {} });
   const clock = options.clock ?? systemClock;
-  const services = createServices(database, { clock, prefixes: PREFIXES });
+  const identity = await startTestIdentityProvider();
+  const services = createServices(database, {
+    clock,
+    prefixes: PREFIXES,
+    identity: createOidcVerifier(identity),
+  });
   const app = createApp({
     services,
     logger: createLogger("silent"),
@@ -134,6 +152,23 @@ export async function createTestContext(options: { clock?: Clock } = {}): Promis
     return plaintext;
   }
 
+  async function signIn(tokenOptions: TokenOptions = {}) {
+    const subject = tokenOptions.subject ?? uniqueName("sub");
+    const token = await identity.sign({ ...tokenOptions, subject });
+    const user = await database.stores.users.upsertFromClaims(
+      {
+        subject,
+        email: tokenOptions.email === undefined ? `${subject}@example.test` : tokenOptions.email,
+        name: tokenOptions.name === undefined ? "Test User" : tokenOptions.name,
+        avatarUrl: null,
+        orgId: tokenOptions.orgId ?? null,
+      },
+      newId("usr"),
+      clock.now(),
+    );
+    return { token, userId: user.id, subject };
+  }
+
   return {
     app,
     database,
@@ -148,7 +183,26 @@ export async function createTestContext(options: { clock?: Clock } = {}): Promis
       const org = await createOrg(overrides);
       return { org, key: await createKey(org.id) };
     },
-    close: () => database.close(),
+    identity,
+    signIn,
+    async createMember(orgId, role) {
+      const signedIn = await signIn({ orgId });
+      const now = clock.now();
+      await database.stores.memberships.insert({
+        orgId,
+        userId: signedIn.userId,
+        role,
+        projectIds: null,
+        invitedBy: null,
+        createdAt: now,
+        updatedAt: now,
+      });
+      return signedIn;
+    },
+    async close() {
+      await database.close();
+      await identity.close();
+    },
   };
 }
 
@@ -222,7 +276,11 @@ export type SecondApp = {
  */
 export function createSecondApp(t: TestContext, options: { clock?: Clock } = {}): SecondApp {
   const database = openDatabase({ url: t.databaseUrl, poolMax: 10, onPoolError: () => {} });
-  const services = createServices(database, { clock: options.clock ?? systemClock, prefixes: PREFIXES });
+  const services = createServices(database, {
+    clock: options.clock ?? systemClock,
+    prefixes: PREFIXES,
+    identity: createOidcVerifier(t.identity),
+  });
   const app = createApp({
     services,
     logger: createLogger("silent"),

@@ -1,5 +1,6 @@
-import type { ApiKeysService, Authenticator } from "../domain/api-keys/api-keys.service.ts";
+import type { ApiKeysService } from "../domain/api-keys/api-keys.service.ts";
 import type { AuditService } from "../domain/audit/audit.service.ts";
+import type { Authenticator } from "../domain/auth/authenticator.ts";
 import type { Principal, RequestContext } from "../domain/auth/principal.ts";
 import type { IdempotencyService } from "../domain/idempotency/idempotency.service.ts";
 import type { MembersService } from "../domain/members/members.service.ts";

@@ -37,7 +37,7 @@ export function problemResponse(c: Context, err: AppError): Response {
   if (err.retryAfterSeconds !== undefined) {
     headers["Retry-After"] = String(err.retryAfterSeconds);
   }
-  if (err.code === "unauthenticated" || err.code === "invalid_credential") {
+  if (err.status === 401) {
     headers["WWW-Authenticate"] = 'Bearer realm="orgplane"';
   }
   return new Response(JSON.stringify(body), { status: err.status, headers });

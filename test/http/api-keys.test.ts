@@ -253,7 +253,7 @@ describe("reading and revoking an API key", () => {
     }
   });
 
-  it("refuses a revoked key at once with 401", async () => {
+  it("refuses a revoked key at once with 401 key_revoked", async () => {
     const org = await t.createOrg();
     const created = await createKey(org.id);
     expect((await me(created.key)).key_id).toBe(created.id);
@@ -263,7 +263,7 @@ describe("reading and revoking an API key", () => {
     expect(res.body).toMatchObject({ id: created.id, status: "revoked" });
     expect(res.body.revoked_at).not.toBeNull();
 
-    await expectRefused(created.key);
+    await expectRefused(created.key, "key_revoked");
   });
 
   it("returns a revoked key unchanged when it is revoked again", async () => {
@@ -284,12 +284,12 @@ describe("reading and revoking an API key", () => {
       key: created.key,
     });
     expectStatus(res, 200);
-    await expectRefused(created.key);
+    await expectRefused(created.key, "key_revoked");
   });
 });
 
 describe("authenticating with an API key", () => {
-  it("refuses a key once its expires_at has passed", async () => {
+  it("refuses a key once its expires_at has passed, with 401 key_expired", async () => {
     const org = await t.createOrg();
     const expiresAt = new Date(clock.now().getTime() + HOUR_MS);
     const created = await createKey(org.id, { expires_at: expiresAt.toISOString() });
@@ -300,9 +300,9 @@ describe("authenticating with an API key", () => {
     expect((await me(created.key)).key_id).toBe(created.id);
 
     clock.set(expiresAt);
-    await expectRefused(created.key);
+    await expectRefused(created.key, "key_expired");
     clock.advance(HOUR_MS);
-    await expectRefused(created.key);
+    await expectRefused(created.key, "key_expired");
 
     const read = await t.request<ApiKey>("GET", `/v1/organizations/${org.id}/api-keys/${created.id}`);
     expectStatus(read, 200);

@@ -22,7 +22,7 @@ type Response = { status: number; headers: Headers; text: string; body: Record<s
 function appOn(url: string): { app: ReturnType<typeof createApp>; database: Database } {
   const database = openDatabase({ url, poolMax: 4, onPoolError: () => {} });
   const app = createApp({
-    services: createServices(database, { clock: systemClock, prefixes: PREFIXES }),
+    services: createServices(database, { clock: systemClock, prefixes: PREFIXES, identity: undefined }),
     logger: createLogger("silent"),
     metrics: createHttpMetrics({ defaultMetrics: false }),
     ping: () => database.ping(1000),

@@ -171,57 +171,6 @@ export function createApiKeysService(deps: {
 
 export type ApiKeysService = ReturnType<typeof createApiKeysService>;
 
-/** Turns a presented credential into a principal, or refuses it. */
-export function createAuthenticator(deps: {
-  stores: Pick<Stores, "apiKeys" | "operatorKeys">;
-  clock: Clock;
-  prefixes: KeyPrefixes;
-}) {
-  const invalid = () => new AppError("invalid_credential", "The API key is invalid, revoked or expired");
-  return {
-    async authenticate(presented: string): Promise<Principal> {
-      // The checksum refuses typos and random strings before any database read.
-      const parsed = parseKey(presented);
-      if (parsed === undefined) {
-        throw invalid();
-      }
-      const hash = sha256Hex(presented);
-      if (parsed.prefix === deps.prefixes.operatorKeyPrefix) {
-        const key = await deps.stores.operatorKeys.findByHash(hash);
-        if (key === undefined || key.revokedAt !== null) {
-          throw invalid();
-        }
-        return { kind: "operator", id: key.id, name: key.name };
-      }
-      if (parsed.prefix !== deps.prefixes.orgKeyPrefix) {
-        throw invalid();
-      }
-      const key = await deps.stores.apiKeys.findByHash(hash);
-      const now = deps.clock.now().getTime();
-      if (
-        key === undefined ||
-        key.revokedAt !== null ||
-        (key.expiresAt !== null && key.expiresAt.getTime() <= now) ||
-        key.orgStatus === "deleted"
-      ) {
-        throw invalid();
-      }
-      return {
-        kind: "api_key",
-        id: key.id,
-        name: key.name,
-        orgId: key.orgId,
-        orgStatus: key.orgStatus,
-        projectId: key.projectId,
-        environment: key.environment,
-        scopes: key.scopes,
-      };
-    },
-  };
-}
-
-export type Authenticator = ReturnType<typeof createAuthenticator>;
-
 /** Mint an operator key. The plaintext is returned once; only its hash is kept. */
 export function newOperatorKey(
   prefix: string,

@@ -1,0 +1,108 @@
+import { parseKey } from "../../lib/api-key-format.ts";
+import type { Clock } from "../../lib/clock.ts";
+import { AppError } from "../../lib/errors.ts";
+import { sha256Hex } from "../../lib/hash.ts";
+import { newId } from "../../lib/ids.ts";
+import type { KeyPrefixes } from "../api-keys/api-keys.service.ts";
+import type { Stores } from "../stores.ts";
+import { type IdentityVerifier, looksLikeJwt } from "./identity.ts";
+import type { Principal, UserPrincipal } from "./principal.ts";
+
+/** last_login_at is kept to the hour: a busy user does not cost a write per request. */
+const LAST_LOGIN_RESOLUTION_MS = 60 * 60 * 1000;
+
+/** Turns a presented credential into a principal, or refuses it. */
+export function createAuthenticator(deps: {
+  stores: Pick<Stores, "apiKeys" | "operatorKeys" | "users">;
+  clock: Clock;
+  prefixes: KeyPrefixes;
+  /** Absent when OIDC is not configured: sign-in tokens are then refused like any unknown credential. */
+  identity: IdentityVerifier | undefined;
+}) {
+  const invalid = () =>
+    new AppError("invalid_credential", "The credential is not a valid API key or sign-in token");
+
+  async function signIn(token: string, identity: IdentityVerifier): Promise<UserPrincipal> {
+    const result = await identity.verify(token);
+    if (!result.ok) {
+      throw new AppError(result.reason, result.detail);
+    }
+    const { claims } = result;
+    const now = deps.clock.now();
+    let user = await deps.stores.users.findBySubject(claims.subject);
+    // Profile changes are written when they happen; otherwise at most one write per user an hour.
+    const stale =
+      user === undefined ||
+      user.email !== claims.email ||
+      user.name !== claims.name ||
+      user.avatarUrl !== claims.avatarUrl ||
+      user.lastLoginAt === null ||
+      now.getTime() - user.lastLoginAt.getTime() > LAST_LOGIN_RESOLUTION_MS;
+    if (stale) {
+      user = await deps.stores.users.upsertFromClaims(claims, newId("usr"), now);
+    }
+    if (user === undefined) {
+      throw invalid();
+    }
+    return {
+      kind: "user",
+      id: user.id,
+      subject: user.subject,
+      email: user.email,
+      name: user.name,
+      activeOrgId: claims.orgId,
+    };
+  }
+
+  return {
+    async authenticate(presented: string): Promise<Principal> {
+      if (looksLikeJwt(presented)) {
+        if (deps.identity === undefined) {
+          throw new AppError(
+            "invalid_credential",
+            "Sign-in tokens are not accepted here: OIDC is not configured",
+          );
+        }
+        return signIn(presented, deps.identity);
+      }
+      // The checksum refuses typos and random strings before any database read.
+      const parsed = parseKey(presented);
+      if (parsed === undefined) {
+        throw invalid();
+      }
+      const hash = sha256Hex(presented);
+      if (parsed.prefix === deps.prefixes.operatorKeyPrefix) {
+        const key = await deps.stores.operatorKeys.findByHash(hash);
+        if (key === undefined || key.revokedAt !== null) {
+          throw invalid();
+        }
+        return { kind: "operator", id: key.id, name: key.name };
+      }
+      if (parsed.prefix !== deps.prefixes.orgKeyPrefix) {
+        throw invalid();
+      }
+      const key = await deps.stores.apiKeys.findByHash(hash);
+      if (key === undefined || key.orgStatus === "deleted") {
+        throw invalid();
+      }
+      if (key.revokedAt !== null) {
+        throw new AppError("key_revoked", `API key '${key.id}' has been revoked`);
+      }
+      if (key.expiresAt !== null && key.expiresAt.getTime() <= deps.clock.now().getTime()) {
+        throw new AppError("key_expired", `API key '${key.id}' expired at ${key.expiresAt.toISOString()}`);
+      }
+      return {
+        kind: "api_key",
+        id: key.id,
+        name: key.name,
+        orgId: key.orgId,
+        orgStatus: key.orgStatus,
+        projectId: key.projectId,
+        environment: key.environment,
+        scopes: key.scopes,
+      };
+    },
+  };
+}
+
+export type Authenticator = ReturnType<typeof createAuthenticator>;
