@@ -95,6 +95,8 @@ export type MemberPrincipal = {
   role: Role;
   scopes: Scope[];
   projectId: null;
+  /** null: every project of the organization; otherwise the only projects this member may see. */
+  projectIds: string[] | null;
 };
 
 export type Principal = OperatorPrincipal | KeyPrincipal | UserPrincipal | MemberPrincipal;

@@ -26,6 +26,7 @@ export async function resolveMember(
     role: membership.role,
     scopes: [...ROLE_SCOPES[membership.role]],
     projectId: null,
+    projectIds: membership.projectIds,
   };
 }
 
