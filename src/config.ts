@@ -36,6 +36,15 @@ const EnvSchema = z
     OIDC_AUDIENCE: z.string().min(1).max(2048).optional(),
     OIDC_ORG_CLAIM: z.string().min(1).max(128).default("org_id"),
     SHUTDOWN_TIMEOUT_MS: z.coerce.number().int().min(0).max(600_000).default(10_000),
+    SMTP_URL: z
+      .url({ protocol: /^smtps?$/, error: "must be an smtp:// or smtps:// URL" })
+      .max(2048)
+      .optional(),
+    MAIL_FROM: z.string().trim().min(3).max(320).default("Orgplane <no-reply@localhost>"),
+    PUBLIC_URL: z
+      .url({ protocol: /^https?$/, error: "must be an http:// or https:// URL" })
+      .max(2048)
+      .optional(),
   })
   .refine((e) => e.OIDC_JWKS_URL === undefined || e.OIDC_ISSUER !== undefined, {
     path: ["OIDC_ISSUER"],
@@ -62,6 +71,11 @@ export type Config = {
   logLevel: z.infer<typeof EnvSchema>["LOG_LEVEL"];
   trustProxy: boolean;
   shutdownTimeoutMs: number;
+  /** Outgoing email; undefined: messages stay in the outbox table and the log. May hold a password. */
+  smtpUrl: string | undefined;
+  mailFrom: string;
+  /** Where links in emails point, without a trailing slash. */
+  publicUrl: string;
   /** Member sign-in; undefined when OIDC_JWKS_URL is unset. */
   oidc: { jwksUrl: string; issuer: string; audience: string; orgClaim: string } | undefined;
 };
@@ -79,7 +93,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     const name = String(issue?.path[0] ?? "configuration");
     const given = present[name];
     const shown =
-      given === undefined || name === "DATABASE_URL" ? "" : ` (got ${JSON.stringify(given.slice(0, 64))})`;
+      given === undefined || name === "DATABASE_URL" || name === "SMTP_URL"
+        ? ""
+        : ` (got ${JSON.stringify(given.slice(0, 64))})`;
     throw new ConfigError(`invalid configuration: ${name} ${issue?.message ?? "is invalid"}${shown}`);
   }
   const e = parsed.data;
@@ -95,6 +111,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     logLevel: e.LOG_LEVEL,
     trustProxy: e.TRUST_PROXY,
     shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,
+    smtpUrl: e.SMTP_URL,
+    mailFrom: e.MAIL_FROM,
+    publicUrl: (e.PUBLIC_URL ?? `http://localhost:${e.PORT}`).replace(/\/+$/, ""),
     oidc:
       e.OIDC_JWKS_URL !== undefined && e.OIDC_ISSUER !== undefined && e.OIDC_AUDIENCE !== undefined
         ? {

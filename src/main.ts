@@ -11,15 +11,19 @@ import {
   startEmbeddedPostgres,
 } from "./infra/embedded-postgres.ts";
 import { createLogger, type Logger } from "./infra/logger.ts";
+import { createMailer, createSmtpTransport, logOnlyTransport } from "./infra/mailer.ts";
 import { createHttpMetrics } from "./infra/metrics.ts";
 import { createOidcVerifier } from "./infra/oidc.ts";
 import { systemClock } from "./lib/clock.ts";
 import { createServices } from "./services.ts";
 import { type Database, openDatabase } from "./store/db.ts";
+import { createMailWakeSource } from "./store/mail.store.pg.ts";
 import { classifyStorageError } from "./store/pg-errors.ts";
 
 /** Idempotency records expire after 24 h; sweeping hourly keeps the table to about a day of keys. */
 const IDEMPOTENCY_SWEEP_MS = 60 * 60 * 1000;
+/** last_used_at is promised within a minute; flushing every 30 s keeps it there with room for one failure. */
+const KEY_USAGE_FLUSH_MS = 30_000;
 
 export type RunningServer = { url: string; close(): Promise<void> };
 
@@ -96,6 +100,7 @@ async function serveOn(connected: ConnectedDatabase, config: Config, logger: Log
     clock: systemClock,
     prefixes,
     identity: config.oidc === undefined ? undefined : createOidcVerifier(config.oidc),
+    publicUrl: config.publicUrl,
   });
   const app = createApp({
     services,
@@ -133,6 +138,29 @@ async function serveOn(connected: ConnectedDatabase, config: Config, logger: Log
   }, IDEMPOTENCY_SWEEP_MS);
   sweeper.unref();
 
+  const flushKeyUsage = () =>
+    services.apiKeys
+      .flushLastUsed()
+      .then((n) => logger.trace({ keys: n }, "flushed API key last use"))
+      .catch((err: unknown) => logger.warn({ err: String(err) }, "API key last-use flush failed"));
+  const usageFlusher = setInterval(flushKeyUsage, KEY_USAGE_FLUSH_MS);
+  usageFlusher.unref();
+
+  // Sends what the outbox holds: over SMTP when configured, else marks it logged (the body stays in the table).
+  const mailer = createMailer({
+    store: database.stores.mailOutbox,
+    transport:
+      config.smtpUrl === undefined
+        ? logOnlyTransport
+        : createSmtpTransport({ url: config.smtpUrl, from: config.mailFrom }),
+    wakeSource: createMailWakeSource(database.pool, (err) =>
+      logger.warn({ err: { message: err.message } }, "mail listener connection lost"),
+    ),
+    clock: systemClock,
+    logger,
+  });
+  await mailer.start();
+
   let closing: Promise<void> | undefined;
   async function close(): Promise<void> {
     clearInterval(sweeper);
@@ -149,6 +177,11 @@ async function serveOn(connected: ConnectedDatabase, config: Config, logger: Log
     }, config.shutdownTimeoutMs);
     await drained;
     clearTimeout(timer);
+    // The key uses recorded since the last flush are written while the pool is still open.
+    clearInterval(usageFlusher);
+    await flushKeyUsage();
+    // Messages being sent finish and are marked while the pool still exists.
+    await mailer.stop();
     await connected.close();
     logger.info("Orgplane stopped");
   }

@@ -2,6 +2,7 @@ import { randomBytes } from "node:crypto";
 import pg from "pg";
 import { inject } from "vitest";
 import { newOperatorKey } from "../src/domain/api-keys/api-keys.service.ts";
+import type { IdentityVerifier } from "../src/domain/auth/identity.ts";
 import { ORG_SCOPES, type RequestContext, type Role, type Scope } from "../src/domain/auth/principal.ts";
 import type { CreateOrgInput, Organization } from "../src/domain/orgs/orgs.types.ts";
 import { createApp } from "../src/http/app.ts";
@@ -62,8 +63,53 @@ export type TestContext = {
   createMember(orgId: string, role: Role): Promise<{ token: string; userId: string; subject: string }>;
   /** A fresh org with one all-scopes key. */
   createOrgWithKey(overrides?: Partial<CreateOrgInput>): Promise<{ org: Organization; key: string }>;
+  /** Every line the app logged (level trace): `close()` fails if any tracked key appears in one. */
+  logLines: readonly string[];
+  /** Track a plaintext key the test obtained some other way (createKey and responses are tracked). */
+  trackSecret(secret: string): void;
   close(): Promise<void>;
 };
+
+/**
+ * Every plaintext key a test context sees, and every line its app logs: `close()` asserts that no key
+ * appears in the logs, so the whole suite checks that keys are never logged.
+ */
+function createSecretLogWatch(keyPrefixes: readonly string[]) {
+  const lines: string[] = [];
+  const secrets = new Set<string>();
+  function trackIn(value: unknown, depth = 0): void {
+    // Created keys sit at the top of a response (`key`), rotated ones next to `previous`.
+    if (depth > 2 || value === null || typeof value !== "object") {
+      return;
+    }
+    for (const [field, v] of Object.entries(value)) {
+      if (field === "key" && typeof v === "string" && keyPrefixes.some((p) => v.startsWith(`${p}_`))) {
+        secrets.add(v);
+      } else {
+        trackIn(v, depth + 1);
+      }
+    }
+  }
+  return {
+    lines,
+    destination: {
+      write(line: string): void {
+        lines.push(line);
+      },
+    },
+    track: (secret: string) => secrets.add(secret),
+    trackIn,
+    assertNoneLogged(): void {
+      const all = lines.join("");
+      const leaked = [...secrets].filter((s) => all.includes(s));
+      if (leaked.length > 0) {
+        throw new Error(
+          `${leaked.length} plaintext key(s) appeared in the logs (e.g. '${leaked[0]?.slice(0, 12)}…')`,
+        );
+      }
+    },
+  };
+}
 
 export function uniqueName(label = "org"): string {
   return `${label}-${randomBytes(5).toString("hex")}`;
@@ -84,6 +130,7 @@ export async function createTestContext(options: { clock?: Clock } = {}): Promis
   const database = openDatabase({ url: databaseUrl, poolMax: 10, onPoolError: () => {} });
   const clock = options.clock ?? systemClock;
   const identity = await startTestIdentityProvider();
+  const logWatch = createSecretLogWatch([PREFIXES.orgKeyPrefix, PREFIXES.operatorKeyPrefix]);
   const services = createServices(database, {
     clock,
     prefixes: PREFIXES,
@@ -91,7 +138,7 @@ export async function createTestContext(options: { clock?: Clock } = {}): Promis
   });
   const app = createApp({
     services,
-    logger: createLogger("silent"),
+    logger: createLogger("trace", logWatch.destination),
     metrics: createHttpMetrics({ defaultMetrics: false }),
     ping: () => database.ping(1000),
     classifyError: classifyStorageError,
@@ -103,6 +150,7 @@ export async function createTestContext(options: { clock?: Clock } = {}): Promis
     clock,
   );
   await database.stores.operatorKeys.insert(opKey);
+  logWatch.track(operatorKey);
   const operatorCtx: RequestContext = {
     principal: { kind: "operator", id: opKey.id, name: opKey.name },
     requestId: "req_test",
@@ -135,6 +183,7 @@ export async function createTestContext(options: { clock?: Clock } = {}): Promis
     } catch {
       // Not JSON (metrics, docs): the text is the body.
     }
+    logWatch.trackIn(parsed);
     return { status: res.status, headers: res.headers, body: parsed as T, text };
   }
 
@@ -149,6 +198,7 @@ export async function createTestContext(options: { clock?: Clock } = {}): Promis
       scopes: [...scopes],
       expiresAt: undefined,
     });
+    logWatch.track(plaintext);
     return plaintext;
   }
 
@@ -199,9 +249,12 @@ export async function createTestContext(options: { clock?: Clock } = {}): Promis
       });
       return signedIn;
     },
+    logLines: logWatch.lines,
+    trackSecret: logWatch.track,
     async close() {
       await database.close();
       await identity.close();
+      logWatch.assertNoneLogged();
     },
   };
 }
@@ -274,12 +327,16 @@ export type SecondApp = {
  * Another app on the test file's database with a pool of its own: what a second process sharing
  * PostgreSQL would be. Credentials of `t` work on it, since they live in the same database.
  */
-export function createSecondApp(t: TestContext, options: { clock?: Clock } = {}): SecondApp {
+export function createSecondApp(
+  t: TestContext,
+  /** `identity`: another identity provider's verifier instead of `t.identity`'s. */
+  options: { clock?: Clock; identity?: IdentityVerifier } = {},
+): SecondApp {
   const database = openDatabase({ url: t.databaseUrl, poolMax: 10, onPoolError: () => {} });
   const services = createServices(database, {
     clock: options.clock ?? systemClock,
     prefixes: PREFIXES,
-    identity: createOidcVerifier(t.identity),
+    identity: options.identity ?? createOidcVerifier(t.identity),
   });
   const app = createApp({
     services,

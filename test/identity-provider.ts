@@ -13,6 +13,8 @@ export type TokenOptions = {
   audience?: string;
   /** Sign with a key the JWKS does not publish (a forged token). */
   foreignKey?: boolean;
+  /** Leave the `sub` claim out (a token that names nobody). */
+  omitSubject?: boolean;
   extraClaims?: Record<string, unknown>;
 };
 
@@ -66,10 +68,12 @@ export async function startTestIdentityProvider(): Promise<TestIdentityProvider>
         claims.org_id = options.orgId;
       }
       const now = Math.floor(Date.now() / 1000);
+      const jwt = new SignJWT(claims).setProtectedHeader({ alg: "RS256", kid });
+      if (options.omitSubject !== true) {
+        jwt.setSubject(options.subject ?? `user_${Math.random().toString(36).slice(2, 12)}`);
+      }
       return (
-        new SignJWT(claims)
-          .setProtectedHeader({ alg: "RS256", kid })
-          .setSubject(options.subject ?? `user_${Math.random().toString(36).slice(2, 12)}`)
+        jwt
           .setIssuer(options.issuer ?? issuer)
           .setAudience(options.audience ?? audience)
           .setIssuedAt(now - 5)

@@ -1,13 +1,22 @@
-import { type ChildProcess, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { existsSync } from "node:fs";
 import { chmod, mkdir, mkdtemp, readFile, rm, stat } from "node:fs/promises";
 import { request as httpRequest } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
+import {
+  api,
+  cli,
+  killRunning,
+  ROOT,
+  spawnNode,
+  startServer,
+  stop,
+  waitForExit,
+  waitReady,
+} from "./process.ts";
 import { freePort, withDatabase } from "./util.ts";
 
 /**
@@ -15,170 +24,8 @@ import { freePort, withDatabase } from "./util.ts";
  * on the embedded PostgreSQL and on an external one. Start-up times are printed, never asserted.
  */
 
-const ROOT = fileURLToPath(new URL("..", import.meta.url));
-/** Generous: initdb plus a first start on a loaded 2-core machine. The issue's 15 s is measured, not asserted. */
-const READY_TIMEOUT_MS = 60_000;
-const EXIT_TIMEOUT_MS = 30_000;
 const OPERATOR_KEY = /^op_live_[0-9A-Za-z]{38}$/;
-
-/** Variables this suite sets itself; anything inherited from the shell running the tests is dropped. */
-const OWN_VARIABLES = [
-  "PORT",
-  "HOST",
-  "DATABASE_URL",
-  "DATABASE_POOL_MAX",
-  "ORGPLANE_DATA_DIR",
-  "EMBEDDED_PG_PORT",
-  "KEY_PREFIX",
-  "OPERATOR_KEY_PREFIX",
-  "LOG_LEVEL",
-  "TRUST_PROXY",
-  "SHUTDOWN_TIMEOUT_MS",
-];
-
-type Exit = { code: number | null; signal: NodeJS.Signals | null };
-
-type Proc = {
-  child: ChildProcess;
-  pid: number;
-  output(): string;
-  stdout(): string;
-  stderr(): string;
-  exited: Promise<Exit>;
-  /** Resolves once the combined output matches; rejects if the process exits first or time runs out. */
-  waitForOutput(pattern: RegExp, timeoutMs?: number): Promise<void>;
-};
-
-const running = new Set<Proc>();
 const tempDirs: string[] = [];
-
-function spawnNode(args: string[], env: Record<string, string>): Proc {
-  const base = { ...process.env };
-  for (const name of OWN_VARIABLES) {
-    delete base[name];
-  }
-  // detached: the process leads its own group, so cleanup can kill it with its PostgreSQL in one call.
-  const child = spawn(process.execPath, args, {
-    cwd: ROOT,
-    env: { ...base, HOST: "127.0.0.1", ...env },
-    detached: true,
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  if (child.pid === undefined) {
-    throw new Error(`could not spawn ${args.join(" ")}`);
-  }
-  let out = "";
-  let err = "";
-  const listeners = new Set<() => void>();
-  child.stdout?.on("data", (chunk: Buffer) => {
-    out += chunk.toString("utf8");
-    for (const l of listeners) {
-      l();
-    }
-  });
-  child.stderr?.on("data", (chunk: Buffer) => {
-    err += chunk.toString("utf8");
-    for (const l of listeners) {
-      l();
-    }
-  });
-  const exited = new Promise<Exit>((resolve) => {
-    child.once("close", (code, signal) => resolve({ code, signal }));
-  });
-  const proc: Proc = {
-    child,
-    pid: child.pid,
-    output: () => out + err,
-    stdout: () => out,
-    stderr: () => err,
-    exited,
-    waitForOutput(pattern, timeoutMs = READY_TIMEOUT_MS) {
-      return new Promise<void>((resolve, reject) => {
-        const check = () => {
-          if (pattern.test(out + err)) {
-            done();
-            resolve();
-          }
-        };
-        const timer = setTimeout(() => {
-          done();
-          reject(
-            new Error(`no output matching ${pattern} within ${timeoutMs} ms:\n${(out + err).slice(-3000)}`),
-          );
-        }, timeoutMs);
-        const done = () => {
-          clearTimeout(timer);
-          listeners.delete(check);
-        };
-        listeners.add(check);
-        exited.then((exit) => {
-          done();
-          reject(
-            new Error(`exited (${JSON.stringify(exit)}) before ${pattern}:\n${(out + err).slice(-3000)}`),
-          );
-        });
-        check();
-      });
-    },
-  };
-  running.add(proc);
-  exited.then(() => running.delete(proc));
-  return proc;
-}
-
-function startServer(env: Record<string, string>): Proc {
-  return spawnNode(["src/main.ts"], env);
-}
-
-function cli(args: string[], env: Record<string, string>): Proc {
-  return spawnNode(["src/cli/main.ts", ...args], env);
-}
-
-async function waitForExit(proc: Proc): Promise<Exit> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(
-      () => reject(new Error(`still running after ${EXIT_TIMEOUT_MS} ms:\n${proc.output().slice(-3000)}`)),
-      EXIT_TIMEOUT_MS,
-    );
-  });
-  try {
-    return await Promise.race([proc.exited, timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
-/** SIGTERM to the server alone (not its group), as an orchestrator sends it; then its exit. */
-async function stop(proc: Proc): Promise<Exit> {
-  process.kill(proc.pid, "SIGTERM");
-  return waitForExit(proc);
-}
-
-/** Polls /readyz until 200; returns the milliseconds from `since`. Fails fast if the process dies. */
-async function waitReady(proc: Proc, port: number, since: number): Promise<number> {
-  const deadline = Date.now() + READY_TIMEOUT_MS;
-  let exit: Exit | undefined;
-  proc.exited.then((e) => {
-    exit = e;
-  });
-  while (Date.now() < deadline) {
-    if (exit !== undefined) {
-      throw new Error(`exited ${JSON.stringify(exit)} before ready:\n${proc.output().slice(-3000)}`);
-    }
-    try {
-      const res = await fetch(`http://127.0.0.1:${port}/readyz`, { signal: AbortSignal.timeout(2000) });
-      await res.body?.cancel();
-      if (res.status === 200) {
-        return performance.now() - since;
-      }
-    } catch {
-      // Not listening yet.
-    }
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-  throw new Error(`/readyz not 200 within ${READY_TIMEOUT_MS} ms:\n${proc.output().slice(-3000)}`);
-}
 
 /**
  * True once a connection to `port` is refused. Polled rather than tried once: the log line that says the server
@@ -197,25 +44,6 @@ async function refusesConnections(port: number): Promise<boolean> {
   return false;
 }
 
-async function api(
-  port: number,
-  method: string,
-  path: string,
-  key: string,
-  body?: unknown,
-): Promise<{ status: number; body: Record<string, unknown>; text: string }> {
-  const res = await fetch(`http://127.0.0.1:${port}${path}`, {
-    method,
-    headers: {
-      Authorization: `Bearer ${key}`,
-      ...(body === undefined ? {} : { "Content-Type": "application/json" }),
-    },
-    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-  });
-  const text = await res.text();
-  return { status: res.status, body: text === "" ? {} : (JSON.parse(text) as Record<string, unknown>), text };
-}
-
 async function tempDir(label: string): Promise<string> {
   const dir = await mkdtemp(join(tmpdir(), `orgplane-${label}-`));
   tempDirs.push(dir);
@@ -229,15 +57,7 @@ function reportTiming(label: string, ms: number): void {
 }
 
 afterAll(async () => {
-  // Only a failed test leaves a process behind: kill its whole group (Node and its PostgreSQL).
-  for (const proc of running) {
-    try {
-      process.kill(-proc.pid, "SIGKILL");
-    } catch {
-      // Already gone.
-    }
-    await proc.exited;
-  }
+  await killRunning();
   for (const dir of tempDirs) {
     await rm(dir, { recursive: true, force: true });
   }

@@ -1,8 +1,11 @@
 import type { ApiKeysStore, OperatorKeysStore } from "./api-keys/api-keys.store.ts";
 import type { AuditStore } from "./audit/audit.store.ts";
 import type { IdempotencyStore } from "./idempotency/idempotency.store.ts";
+import type { InvitationsStore } from "./invitations/invitations.store.ts";
+import type { MailOutboxStore } from "./mail/mail.store.ts";
 import type { MembershipsStore, UsersStore } from "./members/members.store.ts";
 import type { OrgsStore } from "./orgs/orgs.store.ts";
+import type { ProjectsStore } from "./projects/projects.store.ts";
 
 /** Every store, bound to one connection or one transaction. */
 export type Stores = {
@@ -13,6 +16,9 @@ export type Stores = {
   idempotency: IdempotencyStore;
   users: UsersStore;
   memberships: MembershipsStore;
+  invitations: InvitationsStore;
+  mailOutbox: MailOutboxStore;
+  projects: ProjectsStore;
 };
 
 /**

@@ -3,8 +3,11 @@ import { AppError, type FieldError } from "../lib/errors.ts";
 import type { AppEnv } from "./env.ts";
 import { registerApiKeyRoutes } from "./routes/api-keys/index.ts";
 import { registerAuditEventRoutes } from "./routes/audit-events/index.ts";
+import { registerInvitationRoutes } from "./routes/invitations/index.ts";
 import { registerMeRoutes } from "./routes/me/index.ts";
+import { registerMemberRoutes } from "./routes/members/index.ts";
 import { registerOrganizationRoutes } from "./routes/organizations/index.ts";
+import { registerProjectRoutes } from "./routes/projects/index.ts";
 
 export const API_INFO = {
   title: "Orgplane API",
@@ -42,7 +45,9 @@ export function buildApi(): OpenAPIHono<AppEnv> {
   api.openAPIRegistry.registerComponent("securitySchemes", "bearerAuth", {
     type: "http",
     scheme: "bearer",
-    description: "An organization API key (`sk_live_…`) or an operator key (`op_live_…`)",
+    description:
+      "An organization API key (`sk_live_…`), an operator key (`op_live_…`), or a member's sign-in token " +
+      "(a JWT from the identity provider; see docs/roles.md)",
   });
   api.openAPIRegistry.registerComponent("securitySchemes", "apiKeyHeader", {
     type: "apiKey",
@@ -51,7 +56,10 @@ export function buildApi(): OpenAPIHono<AppEnv> {
   });
   registerMeRoutes(api);
   registerOrganizationRoutes(api);
+  registerMemberRoutes(api);
+  registerInvitationRoutes(api);
   registerApiKeyRoutes(api);
+  registerProjectRoutes(api);
   registerAuditEventRoutes(api);
   return api;
 }
@@ -64,7 +72,10 @@ export function openApiDocument(api: OpenAPIHono<AppEnv>) {
     tags: [
       { name: "Auth", description: "Who is calling" },
       { name: "Organizations", description: "Tenants" },
+      { name: "Members", description: "People in an organization and their roles" },
+      { name: "Invitations", description: "Asking someone by email to join an organization" },
       { name: "API keys", description: "Organization credentials" },
+      { name: "Projects", description: "The metered child resources of an organization" },
       { name: "Audit", description: "Who changed what" },
     ],
   });

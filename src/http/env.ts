@@ -3,8 +3,10 @@ import type { AuditService } from "../domain/audit/audit.service.ts";
 import type { Authenticator } from "../domain/auth/authenticator.ts";
 import type { Principal, RequestContext } from "../domain/auth/principal.ts";
 import type { IdempotencyService } from "../domain/idempotency/idempotency.service.ts";
+import type { InvitationsService } from "../domain/invitations/invitations.service.ts";
 import type { MembersService } from "../domain/members/members.service.ts";
 import type { OrgsService } from "../domain/orgs/orgs.service.ts";
+import type { ProjectsService } from "../domain/projects/projects.service.ts";
 
 export type Services = {
   orgs: OrgsService;
@@ -13,6 +15,8 @@ export type Services = {
   idempotency: IdempotencyService;
   authenticator: Authenticator;
   members: MembersService;
+  invitations: InvitationsService;
+  projects: ProjectsService;
 };
 
 export type AppEnv = {

@@ -44,7 +44,11 @@ export function createOidcVerifier(options: OidcOptions): IdentityVerifier {
           ok: true,
           claims: {
             subject,
-            email: stringClaim(payload, "email", 254)?.toLowerCase() ?? null,
+            // An address the IdP says it has not verified is no proof of identity (invitations match on it).
+            email:
+              payload.email_verified === false
+                ? null
+                : (stringClaim(payload, "email", 254)?.toLowerCase() ?? null),
             name: stringClaim(payload, "name", 200),
             avatarUrl: stringClaim(payload, "picture", 2048),
             orgId: stringClaim(payload, options.orgClaim, 64),

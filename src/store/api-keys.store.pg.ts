@@ -1,9 +1,10 @@
-import { and, asc, desc, eq, getTableColumns, isNull, lt } from "drizzle-orm";
+import { and, asc, desc, eq, getTableColumns, isNull, lt, sql } from "drizzle-orm";
 import type { ApiKeysStore, OperatorKeysStore } from "../domain/api-keys/api-keys.store.ts";
 import type { Executor } from "./db.ts";
 import { apiKeys } from "./schema/api-keys.ts";
 import { operatorKeys } from "./schema/operator-keys.ts";
 import { organizations } from "./schema/organizations.ts";
+import { projects } from "./schema/projects.ts";
 
 export function createApiKeysStore(db: Executor): ApiKeysStore {
   return {
@@ -13,9 +14,15 @@ export function createApiKeysStore(db: Executor): ApiKeysStore {
 
     async findByHash(keyHash) {
       const [row] = await db
-        .select({ ...getTableColumns(apiKeys), orgStatus: organizations.status })
+        .select({
+          ...getTableColumns(apiKeys),
+          orgStatus: organizations.status,
+          // A project key whose project is gone (deleted, or never in this organization) is refused.
+          projectDeleted: sql<boolean>`(${apiKeys.projectId} is not null and ${projects.deletedAt} is not null or ${apiKeys.projectId} is not null and ${projects.id} is null)`,
+        })
         .from(apiKeys)
         .innerJoin(organizations, eq(organizations.id, apiKeys.orgId))
+        .leftJoin(projects, and(eq(projects.id, apiKeys.projectId), eq(projects.orgId, apiKeys.orgId)))
         .where(eq(apiKeys.keyHash, keyHash));
       return row;
     },
@@ -54,6 +61,44 @@ export function createApiKeysStore(db: Executor): ApiKeysStore {
         .where(and(...conditions))
         .orderBy(desc(apiKeys.id))
         .limit(query.limit + 1);
+    },
+
+    async update(key) {
+      await db
+        .update(apiKeys)
+        .set({
+          name: key.name,
+          description: key.description,
+          scopes: key.scopes,
+          expiresAt: key.expiresAt,
+          rateLimitOverrides: key.rateLimitOverrides,
+          metadata: key.metadata,
+        })
+        .where(and(eq(apiKeys.orgId, key.orgId), eq(apiKeys.id, key.id)));
+    },
+
+    async touchLastUsed(uses) {
+      if (uses.length === 0) {
+        return;
+      }
+      // One UPDATE for the whole batch, by globally unique key id (no tenant is named: this is the
+      // process's own bookkeeping); greatest() keeps a later time written by another process.
+      await db.execute(sql`
+        update ${apiKeys} set last_used_at = greatest(${apiKeys.lastUsedAt}, u.at)
+        from unnest(
+          ${sql.param(uses.map((u) => u.keyId))}::text[],
+          ${sql.param(uses.map((u) => u.at.toISOString()))}::timestamptz[]
+        ) as u(id, at)
+        where ${apiKeys.id} = u.id`);
+    },
+
+    async revokeCreatedBy(orgId, creatorId, at) {
+      const rows = await db
+        .update(apiKeys)
+        .set({ revokedAt: at })
+        .where(and(eq(apiKeys.orgId, orgId), eq(apiKeys.createdBy, creatorId), isNull(apiKeys.revokedAt)))
+        .returning({ id: apiKeys.id });
+      return rows.map((r) => r.id);
     },
   };
 }

@@ -6,8 +6,11 @@ import type { Stores, Transactor } from "../domain/stores.ts";
 import { createApiKeysStore, createOperatorKeysStore } from "./api-keys.store.pg.ts";
 import { createAuditStore } from "./audit.store.pg.ts";
 import { createIdempotencyStore } from "./idempotency.store.pg.ts";
+import { createInvitationsStore } from "./invitations.store.pg.ts";
+import { createMailOutboxStore } from "./mail.store.pg.ts";
 import { createMembershipsStore, createUsersStore } from "./members.store.pg.ts";
 import { createOrgsStore } from "./orgs.store.pg.ts";
+import { createProjectsStore } from "./projects.store.pg.ts";
 import * as schema from "./schema/index.ts";
 
 /** A pool connection or an open transaction: every store runs its queries through one. */
@@ -35,6 +38,9 @@ export function createStores(exec: Executor): Stores {
     idempotency: createIdempotencyStore(exec),
     users: createUsersStore(exec),
     memberships: createMembershipsStore(exec),
+    invitations: createInvitationsStore(exec),
+    mailOutbox: createMailOutboxStore(exec),
+    projects: createProjectsStore(exec),
   };
 }
 

@@ -58,7 +58,7 @@ export function createMembershipsStore(db: Executor): MembershipsStore {
         conditions.push(lt(memberships.userId, query.after));
       }
       if (query.role !== undefined) {
-        conditions.push(eq(memberships.role, query.role as (typeof memberships.$inferSelect)["role"]));
+        conditions.push(eq(memberships.role, query.role));
       }
       return db
         .select(memberColumns)

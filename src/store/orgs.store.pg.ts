@@ -1,8 +1,9 @@
-import { and, desc, eq, lt, ne, sql } from "drizzle-orm";
+import { and, desc, eq, exists, lt, ne, sql } from "drizzle-orm";
 import type { OrgsStore } from "../domain/orgs/orgs.store.ts";
 import type { Organization } from "../domain/orgs/orgs.types.ts";
 import type { Executor } from "./db.ts";
 import { isUniqueViolation } from "./pg-errors.ts";
+import { memberships } from "./schema/memberships.ts";
 import { organizations } from "./schema/organizations.ts";
 
 export function createOrgsStore(db: Executor): OrgsStore {
@@ -51,6 +52,18 @@ export function createOrgsStore(db: Executor): OrgsStore {
       }
       if (query.after !== undefined) {
         conditions.push(lt(organizations.id, query.after));
+      }
+      if (query.memberUserId !== undefined) {
+        conditions.push(
+          exists(
+            db
+              .select({ one: sql`1` })
+              .from(memberships)
+              .where(
+                and(eq(memberships.orgId, organizations.id), eq(memberships.userId, query.memberUserId)),
+              ),
+          ),
+        );
       }
       return db
         .select()

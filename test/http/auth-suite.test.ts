@@ -66,13 +66,22 @@ function readAccessRule(name: string, raw: unknown): AccessRule | undefined {
   switch (raw.kind) {
     case "operator":
       return { kind: "operator" };
+    case "operator_or_user":
+      return { kind: "operator_or_user" };
+    case "user":
+      return { kind: "user" };
     case "any":
       return { kind: "any", ...suspended };
     case "org":
       if (!isScope(raw.scope)) {
         throw malformed;
       }
-      return { kind: "org", scope: raw.scope, ...suspended };
+      return {
+        kind: "org",
+        scope: raw.scope,
+        ...suspended,
+        ...(raw.selfExempt === true ? { selfExempt: true } : {}),
+      };
     default:
       throw malformed;
   }
@@ -313,7 +322,7 @@ describe.each(guardedOperations.map((op) => [op.name, op] as const))("%s", (_nam
   }
 
   const rule = op.access;
-  if (rule.kind === "operator") {
+  if (rule.kind === "operator" || rule.kind === "operator_or_user") {
     it(
       op.hasOrgInPath
         ? "refuses an organization key even on its own organization: 403 operator_only"
@@ -323,6 +332,14 @@ describe.each(guardedOperations.map((op) => [op.name, op] as const))("%s", (_nam
         expectProblem(res, 403, "operator_only");
       },
     );
+    return;
+  }
+
+  if (rule.kind === "user") {
+    it("refuses an organization key: 403 forbidden (a signed-in person must do this)", async () => {
+      const res = await send(op, orgA.id, { key: orgA.key });
+      expectProblem(res, 403, "forbidden");
+    });
     return;
   }
 

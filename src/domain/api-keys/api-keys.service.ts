@@ -4,11 +4,22 @@ import { decodeCursor, type Page, toPage } from "../../lib/cursor.ts";
 import { AppError, notFound } from "../../lib/errors.ts";
 import { sha256Hex } from "../../lib/hash.ts";
 import { isId, newId } from "../../lib/ids.ts";
+import type { JsonObject, JsonValue } from "../../lib/json.ts";
+import type { AuditChanges } from "../audit/audit.types.ts";
 import { auditEvent } from "../audit/audit-event.ts";
-import { ORG_SCOPES, type Principal, type RequestContext, type Scope } from "../auth/principal.ts";
+import {
+  ORG_SCOPES,
+  PROJECT_KEY_SCOPES,
+  type Principal,
+  type RequestContext,
+  type Scope,
+} from "../auth/principal.ts";
 import { loadOrg } from "../orgs/orgs.service.ts";
+import { loadProject, visibleProjectIds } from "../projects/projects.service.ts";
 import type { Stores, Transactor } from "../stores.ts";
-import type { ApiKey, OperatorKey } from "./api-keys.types.ts";
+import type { ApiKey, ApiKeyWithOrg, OperatorKey } from "./api-keys.types.ts";
+import { type KeyRefusal, keyRefusal } from "./key-status.ts";
+import type { KeyUsageTracker } from "./key-usage.ts";
 
 export type KeyPrefixes = { orgKeyPrefix: string; operatorKeyPrefix: string };
 
@@ -17,16 +28,144 @@ export type CreateApiKeyInput = {
   environment: KeyEnvironment | undefined;
   scopes: Scope[] | undefined;
   expiresAt: Date | null | undefined;
+  description?: string | null | undefined;
+  /** A project-scoped key: it acts only inside this (live) project of the organization. */
+  projectId?: string | null | undefined;
+  rateLimitOverrides?: Record<string, number> | undefined;
+  metadata?: JsonObject | undefined;
+};
+
+export type UpdateApiKeyInput = {
+  name?: string;
+  description?: string | null;
+  scopes?: Scope[];
+  expiresAt?: Date | null;
+  /** Replaces the whole map. */
+  rateLimitOverrides?: Record<string, number>;
+  /** Replaces the whole object. */
+  metadata?: JsonObject;
 };
 
 export type ListApiKeysInput = { limit: number; cursor: string | undefined; includeRevoked: boolean };
 
+/** What `POST /v1/keys/verify` answers: the key's identity, or why it is refused. */
+export type VerifyResult =
+  | { valid: true; key: ApiKeyWithOrg }
+  | { valid: false; reason: "malformed" | "unknown" | KeyRefusal | "organization_suspended" };
+
+/** Rotation keeps the previous key working for at most a week: long enough for any deploy. */
+export const MAX_ROTATION_OVERLAP_SECONDS = 7 * 24 * 60 * 60;
+
+/** The client-visible, non-secret state of a key, in API field names, for audit diffs. */
+function auditView(key: ApiKey): Record<string, JsonValue> {
+  return {
+    name: key.name,
+    description: key.description,
+    project_id: key.projectId,
+    environment: key.environment,
+    scopes: key.scopes,
+    expires_at: key.expiresAt?.toISOString() ?? null,
+    rate_limit_overrides: key.rateLimitOverrides,
+    metadata: key.metadata,
+    rotated_from: key.rotatedFrom,
+  };
+}
+
+function diff(before: ApiKey | undefined, after: ApiKey): AuditChanges {
+  const a = auditView(after);
+  const b = before === undefined ? undefined : auditView(before);
+  const changes: AuditChanges = {};
+  for (const [field, to] of Object.entries(a)) {
+    if (b === undefined) {
+      changes[field] = { to };
+      continue;
+    }
+    const from = b[field] ?? null;
+    if (JSON.stringify(from) !== JSON.stringify(to)) {
+      changes[field] = { from, to };
+    }
+  }
+  return changes;
+}
+
+function normaliseScopes(scopes: readonly Scope[]): Scope[] {
+  return [...new Set(scopes)].sort();
+}
+
+/** Nobody grants a key scopes they do not hold themselves (the operator holds every scope). */
+function requireWithinCaller(principal: Principal, scopes: readonly Scope[]): void {
+  if (principal.kind !== "api_key" && principal.kind !== "member") {
+    return;
+  }
+  const missing = scopes.filter((s) => !principal.scopes.includes(s));
+  if (missing.length > 0) {
+    throw new AppError(
+      "insufficient_scope",
+      `A key cannot grant scopes it does not hold: ${missing.map((s) => `'${s}'`).join(", ")}`,
+    );
+  }
+}
+
+/** A project key acts inside its project only: organization-management scopes are refused. */
+function requireProjectKeyScopes(scopes: readonly Scope[]): void {
+  const refused = scopes.filter((s) => !PROJECT_KEY_SCOPES.includes(s));
+  if (refused.length > 0) {
+    const names = refused.map((s) => `'${s}'`).join(", ");
+    throw new AppError("validation_failed", `A project key cannot hold ${names}`, {
+      errors: [
+        {
+          path: "scopes",
+          message: `not allowed on a project key: ${names} (allowed: ${PROJECT_KEY_SCOPES.join(", ")})`,
+        },
+      ],
+    });
+  }
+}
+
+function requireFuture(at: Date | null | undefined, now: Date): void {
+  if (at != null && at.getTime() <= now.getTime()) {
+    throw new AppError("validation_failed", "expires_at must be in the future", {
+      errors: [{ path: "expires_at", message: "must be in the future" }],
+    });
+  }
+}
+
+function callerScopes(principal: Principal): readonly Scope[] {
+  return principal.kind === "api_key" || principal.kind === "member" ? principal.scopes : ORG_SCOPES;
+}
+
 export function createApiKeysService(deps: {
   db: Transactor;
-  stores: Pick<Stores, "apiKeys" | "orgs">;
+  stores: Pick<Stores, "apiKeys" | "orgs" | "projects">;
   clock: Clock;
   prefixes: KeyPrefixes;
+  keyUsage: Pick<KeyUsageTracker, "record" | "flush">;
 }) {
+  function mint(environment: KeyEnvironment): {
+    plaintext: string;
+    keyPrefix: string;
+    lastFour: string;
+    keyHash: string;
+  } {
+    const plaintext = generateKey(deps.prefixes.orgKeyPrefix, environment);
+    return { plaintext, ...keyDisplay(plaintext), keyHash: sha256Hex(plaintext) };
+  }
+
+  async function lockLiveOrg(stores: Stores, orgId: string): Promise<void> {
+    const org = await loadOrg(stores, orgId, true);
+    if (org.status === "deleted") {
+      throw new AppError("invalid_state_transition", `Organization '${orgId}' is deleted`);
+    }
+  }
+
+  async function findKey(stores: Pick<Stores, "apiKeys">, orgId: string, keyId: string): Promise<ApiKey> {
+    const key = isId("key", keyId) ? await stores.apiKeys.find(orgId, keyId) : undefined;
+    if (key === undefined) {
+      throw notFound("API key", keyId);
+    }
+    return key;
+  }
+
   return {
     /**
      * The instant a key's status is judged at when it is shown: the clock authentication uses, so a
@@ -40,42 +179,35 @@ export function createApiKeysService(deps: {
       input: CreateApiKeyInput,
     ): Promise<{ key: ApiKey; plaintext: string }> {
       const principal = ctx.principal;
-      // Unnamed scopes default to what the creator holds: every scope for the operator, its own for a key.
-      const defaults =
-        principal.kind === "api_key" || principal.kind === "member" ? principal.scopes : ORG_SCOPES;
-      const scopes = [...new Set(input.scopes ?? defaults)].sort() as Scope[];
-      if (principal.kind === "api_key" || principal.kind === "member") {
-        // Nobody mints a key stronger than themselves.
-        const missing = scopes.filter((s) => !principal.scopes.includes(s));
-        if (missing.length > 0) {
-          throw new AppError(
-            "insufficient_scope",
-            `A key cannot grant scopes it does not hold: ${missing.map((s) => `'${s}'`).join(", ")}`,
-          );
-        }
+      const projectId = input.projectId ?? null;
+      if (projectId === null && visibleProjectIds(principal) !== null) {
+        // An organization-wide key would reach projects its creator cannot see.
+        throw new AppError("forbidden", "A credential confined to projects can only create project keys");
       }
+      // Unnamed scopes default to what the creator holds (every scope for the operator); for a project
+      // key, to the project-key scopes among those.
+      const held = callerScopes(principal);
+      const defaults = projectId === null ? held : PROJECT_KEY_SCOPES.filter((s) => held.includes(s));
+      const scopes = normaliseScopes(input.scopes ?? defaults);
+      if (projectId !== null) {
+        requireProjectKeyScopes(scopes);
+      }
+      requireWithinCaller(principal, scopes);
       const now = deps.clock.now();
-      if (input.expiresAt != null && input.expiresAt.getTime() <= now.getTime()) {
-        throw new AppError("validation_failed", "expires_at must be in the future", {
-          errors: [{ path: "expires_at", message: "must be in the future" }],
-        });
-      }
+      requireFuture(input.expiresAt, now);
       const environment = input.environment ?? "live";
-      const plaintext = generateKey(deps.prefixes.orgKeyPrefix, environment);
-      const { keyPrefix, lastFour } = keyDisplay(plaintext);
+      const { plaintext, ...secret } = mint(environment);
       const key: ApiKey = {
         id: newId("key"),
         orgId,
         name: input.name,
-        description: null,
-        projectId: null,
+        description: input.description ?? null,
+        projectId,
         environment,
-        keyPrefix,
-        lastFour,
-        keyHash: sha256Hex(plaintext),
+        ...secret,
         scopes,
-        metadata: {},
-        rateLimitOverrides: {},
+        metadata: input.metadata ?? {},
+        rateLimitOverrides: input.rateLimitOverrides ?? {},
         createdBy: principal.id,
         createdAt: now,
         expiresAt: input.expiresAt ?? null,
@@ -84,9 +216,9 @@ export function createApiKeysService(deps: {
         rotatedFrom: null,
       };
       await deps.db.transaction(async (stores) => {
-        const org = await loadOrg(stores, orgId, true);
-        if (org.status === "deleted") {
-          throw new AppError("invalid_state_transition", `Organization '${orgId}' is deleted`);
+        await lockLiveOrg(stores, orgId);
+        if (projectId !== null) {
+          await loadProject(stores, principal, orgId, projectId);
         }
         await stores.apiKeys.insert(key);
         await stores.audit.insert(
@@ -97,12 +229,7 @@ export function createApiKeysService(deps: {
               action: "api_key.created",
               targetType: "api_key",
               targetId: key.id,
-              changes: {
-                name: { to: key.name },
-                environment: { to: key.environment },
-                scopes: { to: key.scopes },
-                expires_at: { to: key.expiresAt?.toISOString() ?? null },
-              },
+              changes: diff(undefined, key),
             },
             deps.clock,
           ),
@@ -124,24 +251,148 @@ export function createApiKeysService(deps: {
 
     async get(orgId: string, keyId: string): Promise<ApiKey> {
       await loadOrg(deps.stores, orgId);
-      const key = isId("key", keyId) ? await deps.stores.apiKeys.find(orgId, keyId) : undefined;
-      if (key === undefined) {
-        throw notFound("API key", keyId);
-      }
-      return key;
+      return findKey(deps.stores, orgId, keyId);
+    },
+
+    /** Changes what a key may do and how it is described; a revoked key is final (409). */
+    async update(
+      ctx: RequestContext,
+      orgId: string,
+      keyId: string,
+      patch: UpdateApiKeyInput,
+    ): Promise<ApiKey> {
+      await loadOrg(deps.stores, orgId);
+      findKeyShape(keyId);
+      const now = deps.clock.now();
+      requireFuture(patch.expiresAt, now);
+      return deps.db.transaction(async (stores) => {
+        await lockLiveOrg(stores, orgId);
+        const before = await findKey(stores, orgId, keyId);
+        if (before.revokedAt !== null) {
+          throw new AppError(
+            "invalid_state_transition",
+            `API key '${keyId}' is revoked and cannot be changed`,
+          );
+        }
+        const after: ApiKey = { ...before, ...patch };
+        if (patch.scopes !== undefined) {
+          after.scopes = normaliseScopes(patch.scopes);
+          if (after.projectId !== null) {
+            requireProjectKeyScopes(after.scopes);
+          }
+          requireWithinCaller(ctx.principal, after.scopes);
+        }
+        const changes = diff(before, after);
+        if (Object.keys(changes).length === 0) {
+          return before;
+        }
+        await stores.apiKeys.update(after);
+        await stores.audit.insert(
+          auditEvent(
+            ctx,
+            { orgId, action: "api_key.updated", targetType: "api_key", targetId: keyId, changes },
+            deps.clock,
+          ),
+        );
+        return after;
+      });
+    },
+
+    /**
+     * A new key with the same attributes; the previous one keeps working for `expirePreviousInSeconds`
+     * (0: it stops now), never longer than it would have anyway.
+     */
+    async rotate(
+      ctx: RequestContext,
+      orgId: string,
+      keyId: string,
+      expirePreviousInSeconds: number,
+    ): Promise<{ key: ApiKey; plaintext: string; previous: ApiKey }> {
+      await loadOrg(deps.stores, orgId);
+      findKeyShape(keyId);
+      return deps.db.transaction(async (stores) => {
+        await lockLiveOrg(stores, orgId);
+        const old = await findKey(stores, orgId, keyId);
+        const now = deps.clock.now();
+        if (old.revokedAt !== null) {
+          throw new AppError(
+            "invalid_state_transition",
+            `API key '${keyId}' is revoked; create a new key instead`,
+          );
+        }
+        if (old.expiresAt !== null && old.expiresAt.getTime() <= now.getTime()) {
+          throw new AppError(
+            "invalid_state_transition",
+            `API key '${keyId}' has expired; create a new key instead`,
+          );
+        }
+        if (old.projectId !== null && (await stores.projects.find(orgId, old.projectId)) === undefined) {
+          throw new AppError("invalid_state_transition", `The project of API key '${keyId}' is deleted`);
+        }
+        // Rotating mints a key as strong as the old one: the caller must hold all of its scopes.
+        requireWithinCaller(ctx.principal, old.scopes);
+        const { plaintext, ...secret } = mint(old.environment);
+        const key: ApiKey = {
+          ...old,
+          id: newId("key"),
+          ...secret,
+          createdBy: ctx.principal.id,
+          createdAt: now,
+          lastUsedAt: null,
+          rotatedFrom: old.id,
+        };
+        const overlapEnd = new Date(now.getTime() + expirePreviousInSeconds * 1000);
+        const previous: ApiKey = {
+          ...old,
+          expiresAt:
+            old.expiresAt !== null && old.expiresAt.getTime() < overlapEnd.getTime()
+              ? old.expiresAt
+              : overlapEnd,
+        };
+        await stores.apiKeys.insert(key);
+        await stores.apiKeys.update(previous);
+        await stores.audit.insert(
+          auditEvent(
+            ctx,
+            {
+              orgId,
+              action: "api_key.rotated",
+              targetType: "api_key",
+              targetId: old.id,
+              changes: {
+                expires_at: {
+                  from: old.expiresAt?.toISOString() ?? null,
+                  to: previous.expiresAt?.toISOString() ?? null,
+                },
+                rotated_to: { to: key.id },
+              },
+            },
+            deps.clock,
+          ),
+        );
+        await stores.audit.insert(
+          auditEvent(
+            ctx,
+            {
+              orgId,
+              action: "api_key.created",
+              targetType: "api_key",
+              targetId: key.id,
+              changes: diff(undefined, key),
+            },
+            deps.clock,
+          ),
+        );
+        return { key, plaintext, previous };
+      });
     },
 
     /** Revocation is immediate and final; revoking a revoked key returns it unchanged. */
     async revoke(ctx: RequestContext, orgId: string, keyId: string): Promise<ApiKey> {
       await loadOrg(deps.stores, orgId);
-      if (!isId("key", keyId)) {
-        throw notFound("API key", keyId);
-      }
+      findKeyShape(keyId);
       return deps.db.transaction(async (stores) => {
-        const before = await stores.apiKeys.find(orgId, keyId);
-        if (before === undefined) {
-          throw notFound("API key", keyId);
-        }
+        const before = await findKey(stores, orgId, keyId);
         if (before.revokedAt !== null) {
           return before;
         }
@@ -166,7 +417,42 @@ export function createApiKeysService(deps: {
         return after;
       });
     },
+
+    /**
+     * For products that check keys themselves: the same judgement as authentication, answered as data.
+     * A malformed key (bad checksum, foreign prefix) is answered without a database read.
+     */
+    async verify(presented: string): Promise<VerifyResult> {
+      const parsed = parseKey(presented);
+      if (parsed === undefined || parsed.prefix !== deps.prefixes.orgKeyPrefix) {
+        return { valid: false, reason: "malformed" };
+      }
+      const key = await deps.stores.apiKeys.findByHash(sha256Hex(presented));
+      if (key === undefined) {
+        return { valid: false, reason: "unknown" };
+      }
+      const refusal = keyRefusal(key, deps.clock.now());
+      if (refusal !== undefined) {
+        return { valid: false, reason: refusal };
+      }
+      if (key.orgStatus === "suspended") {
+        return { valid: false, reason: "organization_suspended" };
+      }
+      // A verification is a use of the key, as much as a request to Orgplane itself.
+      deps.keyUsage.record(key.id);
+      return { valid: true, key };
+    },
+
+    /** Writes the last-use times recorded since the previous flush, in one statement. */
+    flushLastUsed: (): Promise<number> => deps.keyUsage.flush(),
   };
+}
+
+/** An id of the wrong shape is a 404 before any database read. */
+function findKeyShape(keyId: string): void {
+  if (!isId("key", keyId)) {
+    throw notFound("API key", keyId);
+  }
 }
 
 export type ApiKeysService = ReturnType<typeof createApiKeysService>;

@@ -1,5 +1,7 @@
 import type { ApiKey, ApiKeyWithOrg, ListApiKeysQuery, OperatorKey } from "./api-keys.types.ts";
 
+export type KeyUse = { keyId: string; at: Date };
+
 export type ApiKeysStore = {
   insert(key: ApiKey): Promise<void>;
   findByHash(keyHash: string): Promise<ApiKeyWithOrg | undefined>;
@@ -7,6 +9,12 @@ export type ApiKeysStore = {
   /** Sets `revoked_at` if unset; returns the key as it is afterwards. */
   revoke(orgId: string, id: string, at: Date): Promise<ApiKey | undefined>;
   list(query: ListApiKeysQuery): Promise<ApiKey[]>;
+  /** Writes the mutable fields (name, description, scopes, expiry, overrides, metadata) of `key`. */
+  update(key: ApiKey): Promise<void>;
+  /** One statement for a whole batch: moves each key's `last_used_at` forward to `at`, never back. */
+  touchLastUsed(uses: readonly KeyUse[]): Promise<void>;
+  /** Revokes every unrevoked key `creatorId` created in the organization; returns their ids. */
+  revokeCreatedBy(orgId: string, creatorId: string, at: Date): Promise<string[]>;
 };
 
 export type OperatorKeysStore = {

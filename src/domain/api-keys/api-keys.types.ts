@@ -37,7 +37,11 @@ export type OperatorKey = {
 };
 
 /** A key found by hash, with what authentication needs of its organization. */
-export type ApiKeyWithOrg = ApiKey & { orgStatus: OrgStatus };
+export type ApiKeyWithOrg = ApiKey & {
+  orgStatus: OrgStatus;
+  /** A project key whose project is deleted: refused like a key of a deleted organization. */
+  projectDeleted: boolean;
+};
 
 export type ListApiKeysQuery = {
   orgId: string;

@@ -12,11 +12,25 @@ export type AccessRule =
    * The route acts on one organization: the operator may act on any; an org key or a member only on
    * their own, holding `scope`. `allowSuspended` lets a suspended org's credentials read the org itself.
    */
-  | { kind: "org"; scope: Scope; allowSuspended?: boolean }
+  | {
+      kind: "org";
+      scope: Scope;
+      allowSuspended?: boolean;
+      /**
+       * A member acting on their own membership (the path's `member_id` is their user id) needs no
+       * scope: anyone may leave an organization.
+       */
+      selfExempt?: boolean;
+    }
   /** Any authenticated credential (e.g. `GET /v1/me`); suspended orgs are refused unless allowed. */
   | { kind: "any"; allowSuspended?: boolean };
 
-export type PathIds = { orgId: string | undefined; projectId: string | undefined };
+export type PathIds = {
+  orgId: string | undefined;
+  projectId: string | undefined;
+  /** The path's `member_id`, when the route names a member. */
+  memberId?: string | undefined;
+};
 
 /**
  * The one place that decides whether a principal may use a route. Order matters and is the same
@@ -60,7 +74,12 @@ export function checkAccess(principal: Principal, rule: AccessRule, path: PathId
   if (principal.orgStatus === "suspended" && rule.allowSuspended !== true) {
     throw new AppError("organization_suspended", `Organization '${principal.orgId}' is suspended`);
   }
-  if (rule.kind === "org" && !principal.scopes.includes(rule.scope)) {
+  const actingOnSelf =
+    rule.kind === "org" &&
+    rule.selfExempt === true &&
+    principal.kind === "member" &&
+    path.memberId === principal.id;
+  if (rule.kind === "org" && !actingOnSelf && !principal.scopes.includes(rule.scope)) {
     throw new AppError("insufficient_scope", `This operation needs the '${rule.scope}' scope`);
   }
 }

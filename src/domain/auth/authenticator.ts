@@ -4,6 +4,8 @@ import { AppError } from "../../lib/errors.ts";
 import { sha256Hex } from "../../lib/hash.ts";
 import { newId } from "../../lib/ids.ts";
 import type { KeyPrefixes } from "../api-keys/api-keys.service.ts";
+import { keyRefusal } from "../api-keys/key-status.ts";
+import type { KeyUsageTracker } from "../api-keys/key-usage.ts";
 import type { Stores } from "../stores.ts";
 import { type IdentityVerifier, looksLikeJwt } from "./identity.ts";
 import type { Principal, UserPrincipal } from "./principal.ts";
@@ -18,6 +20,8 @@ export function createAuthenticator(deps: {
   prefixes: KeyPrefixes;
   /** Absent when OIDC is not configured: sign-in tokens are then refused like any unknown credential. */
   identity: IdentityVerifier | undefined;
+  /** Records each key's last use in memory; never a database write per request. */
+  keyUsage: Pick<KeyUsageTracker, "record">;
 }) {
   const invalid = () =>
     new AppError("invalid_credential", "The credential is not a valid API key or sign-in token");
@@ -81,16 +85,25 @@ export function createAuthenticator(deps: {
       if (parsed.prefix !== deps.prefixes.orgKeyPrefix) {
         throw invalid();
       }
+      // No cache: every request reads the key, so a revocation is seen by every process at once.
       const key = await deps.stores.apiKeys.findByHash(hash);
-      if (key === undefined || key.orgStatus === "deleted") {
+      if (key === undefined) {
         throw invalid();
       }
-      if (key.revokedAt !== null) {
+      const refusal = keyRefusal(key, deps.clock.now());
+      if (refusal === "organization_deleted" || refusal === "project_deleted") {
+        throw invalid();
+      }
+      if (refusal === "key_revoked") {
         throw new AppError("key_revoked", `API key '${key.id}' has been revoked`);
       }
-      if (key.expiresAt !== null && key.expiresAt.getTime() <= deps.clock.now().getTime()) {
-        throw new AppError("key_expired", `API key '${key.id}' expired at ${key.expiresAt.toISOString()}`);
+      if (refusal === "key_expired") {
+        throw new AppError("key_expired", `API key '${key.id}' expired at ${key.expiresAt?.toISOString()}`);
       }
+      if (key.orgStatus === "deleted") {
+        throw invalid();
+      }
+      deps.keyUsage.record(key.id);
       return {
         kind: "api_key",
         id: key.id,

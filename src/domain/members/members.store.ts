@@ -16,7 +16,7 @@ export type MembershipsStore = {
     orgId: string;
     limit: number;
     after: string | undefined;
-    role: string | undefined;
+    role: Membership["role"] | undefined;
   }): Promise<Member[]>;
   updateRole(orgId: string, userId: string, role: Membership["role"], at: Date): Promise<void>;
   delete(orgId: string, userId: string): Promise<void>;

@@ -6,7 +6,7 @@ import { isId, newId } from "../../lib/ids.ts";
 import type { JsonValue } from "../../lib/json.ts";
 import type { AuditChanges } from "../audit/audit.types.ts";
 import { auditEvent } from "../audit/audit-event.ts";
-import type { OrgStatus, RequestContext } from "../auth/principal.ts";
+import type { OrgStatus, Principal, RequestContext } from "../auth/principal.ts";
 import type { Stores, Transactor } from "../stores.ts";
 import type { CreateOrgInput, ExternalIds, Organization, UpdateOrgInput } from "./orgs.types.ts";
 
@@ -198,6 +198,31 @@ export function createOrgsService(deps: { db: Transactor; stores: Pick<Stores, "
               deps.clock,
             ),
           );
+          // A signed-in user who creates an organization owns it: without an owner nobody could run it.
+          if (ctx.principal.kind === "user") {
+            await stores.memberships.insert({
+              orgId: org.id,
+              userId: ctx.principal.id,
+              role: "owner",
+              projectIds: null,
+              invitedBy: null,
+              createdAt: now,
+              updatedAt: now,
+            });
+            await stores.audit.insert(
+              auditEvent(
+                ctx,
+                {
+                  orgId: org.id,
+                  action: "member.added",
+                  targetType: "member",
+                  targetId: ctx.principal.id,
+                  changes: { role: { to: "owner" } },
+                },
+                deps.clock,
+              ),
+            );
+          }
           return true;
         });
         if (created) {
@@ -212,12 +237,20 @@ export function createOrgsService(deps: { db: Transactor; stores: Pick<Stores, "
 
     get: (id: string): Promise<Organization> => load(deps.stores, id, false),
 
-    async list(input: ListOrgsInput): Promise<Page<Organization>> {
+    /** The operator sees every organization; a signed-in user only those they are a member of. */
+    async list(principal: Principal, input: ListOrgsInput): Promise<Page<Organization>> {
+      const after = decodeCursor(input.cursor, "org");
+      const memberUserId = principal.kind === "user" ? principal.id : undefined;
+      // A deleted organization is closed to its members: they cannot list it either.
+      if (memberUserId !== undefined && input.status === "deleted") {
+        return { data: [], hasMore: false, nextCursor: null };
+      }
       const rows = await deps.stores.orgs.list({
         limit: input.limit,
-        after: decodeCursor(input.cursor, "org"),
+        after,
         status: input.status,
         slug: input.slug,
+        memberUserId,
       });
       return toPage(rows, input.limit);
     },

@@ -82,4 +82,6 @@ export type ListOrgsQuery = {
   after: string | undefined;
   status: OrgStatus | undefined;
   slug: string | undefined;
+  /** Only the organizations this user is a member of (a signed-in user listing theirs). */
+  memberUserId: string | undefined;
 };

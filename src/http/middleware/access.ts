@@ -10,7 +10,11 @@ import type { AppEnv } from "../env.ts";
  */
 export function access(rule: AccessRule): MiddlewareHandler<AppEnv> {
   return async (c, next) => {
-    const path = { orgId: c.req.param("org_id"), projectId: c.req.param("project_id") };
+    const path = {
+      orgId: c.req.param("org_id"),
+      projectId: c.req.param("project_id"),
+      memberId: c.req.param("member_id"),
+    };
     let principal = c.var.principal;
     if (principal.kind === "user" && rule.kind === "org") {
       const orgId = path.orgId ?? principal.activeOrgId ?? undefined;

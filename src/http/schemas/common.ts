@@ -77,6 +77,13 @@ export const BoundedJsonObject = z
   .record(z.string().min(1).max(64), z.json())
   .refine((o) => Object.keys(o).length <= 64, { message: "At most 64 keys" })
   .refine((o) => JSON.stringify(o).length <= 16_384, { message: "At most 16 KiB when serialised" })
+  // PostgreSQL's jsonb stores no NUL: refused here, so even a request for an unknown id answers 400.
+  .refine((o) => !JSON.stringify(o).includes("\\u0000"), { message: "may not contain NUL characters" })
   .openapi({ type: "object", additionalProperties: true });
 
 export const Timestamp = z.iso.datetime({ offset: true });
+
+/** Text PostgreSQL can store: no NUL character (refused before any lookup, so the answer is always 400). */
+export function storableText(schema: z.ZodString) {
+  return schema.refine((s) => !s.includes("\u0000"), { message: "may not contain NUL characters" });
+}

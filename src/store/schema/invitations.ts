@@ -1,6 +1,7 @@
 import { sql } from "drizzle-orm";
 import { index, integer, pgTable, text, timestamp, uniqueIndex } from "drizzle-orm/pg-core";
 import type { Role } from "../../domain/auth/principal.ts";
+import type { InvitationStatus } from "../../domain/invitations/invitations.types.ts";
 import { organizations } from "./organizations.ts";
 
 export const invitations = pgTable(
@@ -15,7 +16,7 @@ export const invitations = pgTable(
     projectIds: text("project_ids").array(),
     /** SHA-256 of the single-use token; the token itself is only ever in the email. */
     tokenHash: text("token_hash").notNull().unique(),
-    status: text("status").$type<"pending" | "accepted" | "revoked">().notNull(),
+    status: text("status").$type<InvitationStatus>().notNull(),
     expiresAt: timestamp("expires_at", { withTimezone: true }).notNull(),
     invitedBy: text("invited_by"),
     acceptedBy: text("accepted_by"),

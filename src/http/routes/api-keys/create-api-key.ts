@@ -9,7 +9,7 @@ const route = createRoute({
   method: "post",
   path: "/v1/organizations/{org_id}/api-keys",
   tags: ["API keys"],
-  summary: "Create an API key; the plaintext is returned once",
+  summary: "Create an API key (organization-wide or for one project); the plaintext is returned once",
   ...guarded({ kind: "org", scope: "keys:write" }),
   request: {
     params: OrgIdParams,
@@ -27,8 +27,12 @@ export function registerCreateApiKey(api: OpenAPIHono<AppEnv>): void {
     const body = c.req.valid("json");
     const { key, plaintext } = await c.var.services.apiKeys.create(c.var.ctx, org_id, {
       name: body.name,
+      description: body.description,
       environment: body.environment,
       scopes: body.scopes,
+      projectId: body.project_id,
+      rateLimitOverrides: body.rate_limit_overrides,
+      metadata: body.metadata,
       expiresAt:
         body.expires_at === undefined
           ? undefined

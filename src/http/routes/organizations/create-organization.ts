@@ -15,8 +15,9 @@ const route = createRoute({
   method: "post",
   path: "/v1/organizations",
   tags: ["Organizations"],
-  summary: "Create an organization (operator)",
-  ...guarded({ kind: "operator" }),
+  summary: "Create an organization",
+  description: "By the operator, or by a signed-in user, who becomes the organization's owner.",
+  ...guarded({ kind: "operator_or_user" }),
   request: { body: { required: true, content: { "application/json": { schema: CreateOrganizationBody } } } },
   responses: {
     201: { description: "Created", content: { "application/json": { schema: OrganizationSchema } } },

@@ -9,8 +9,10 @@ const route = createRoute({
   method: "get",
   path: "/v1/organizations",
   tags: ["Organizations"],
-  summary: "List organizations, newest first (operator)",
-  ...guarded({ kind: "operator" }),
+  summary: "List organizations, newest first",
+  description:
+    "The operator sees every organization; a signed-in user sees the organizations they are a member of.",
+  ...guarded({ kind: "operator_or_user" }),
   request: {
     query: z.strictObject({
       ...ListQuery,
@@ -33,7 +35,7 @@ const route = createRoute({
 export function registerListOrganizations(api: OpenAPIHono<AppEnv>): void {
   api.openapi(route, async (c) => {
     const q = c.req.valid("query");
-    const page = await c.var.services.orgs.list({
+    const page = await c.var.services.orgs.list(c.var.principal, {
       limit: q.limit,
       cursor: q.cursor,
       status: q.status,
