@@ -6,7 +6,7 @@ import { sha256Hex } from "../../lib/hash.ts";
 import { isId, newId } from "../../lib/ids.ts";
 import type { JsonObject, JsonValue } from "../../lib/json.ts";
 import type { AuditChanges } from "../audit/audit.types.ts";
-import { auditEvent } from "../audit/audit-event.ts";
+import { auditEvent, diffViews } from "../audit/audit-event.ts";
 import {
   ORG_SCOPES,
   PROJECT_KEY_SCOPES,
@@ -72,20 +72,7 @@ function auditView(key: ApiKey): Record<string, JsonValue> {
 }
 
 function diff(before: ApiKey | undefined, after: ApiKey): AuditChanges {
-  const a = auditView(after);
-  const b = before === undefined ? undefined : auditView(before);
-  const changes: AuditChanges = {};
-  for (const [field, to] of Object.entries(a)) {
-    if (b === undefined) {
-      changes[field] = { to };
-      continue;
-    }
-    const from = b[field] ?? null;
-    if (JSON.stringify(from) !== JSON.stringify(to)) {
-      changes[field] = { from, to };
-    }
-  }
-  return changes;
+  return diffViews(before === undefined ? undefined : auditView(before), auditView(after));
 }
 
 function normaliseScopes(scopes: readonly Scope[]): Scope[] {

@@ -1,5 +1,6 @@
 import type { Clock } from "../../lib/clock.ts";
 import { newId } from "../../lib/ids.ts";
+import type { JsonValue } from "../../lib/json.ts";
 import type { RequestContext } from "../auth/principal.ts";
 import type { AuditChanges, AuditEvent } from "./audit.types.ts";
 
@@ -23,4 +24,26 @@ export function auditEvent(ctx: RequestContext, record: AuditRecord, clock: Cloc
     requestId: ctx.requestId,
     createdAt: clock.now(),
   };
+}
+
+/**
+ * `{ field: { from, to } }` between two views of a resource in API field names: every field on
+ * creation (`before` undefined), only the changed ones otherwise.
+ */
+export function diffViews(
+  before: Record<string, JsonValue> | undefined,
+  after: Record<string, JsonValue>,
+): AuditChanges {
+  const changes: AuditChanges = {};
+  for (const [field, to] of Object.entries(after)) {
+    if (before === undefined) {
+      changes[field] = { to };
+      continue;
+    }
+    const from = before[field] ?? null;
+    if (JSON.stringify(from) !== JSON.stringify(to)) {
+      changes[field] = { from, to };
+    }
+  }
+  return changes;
 }

@@ -1,34 +1,17 @@
-import { randomBytes } from "node:crypto";
 import type { Clock } from "../../lib/clock.ts";
 import { decodeCursor, type Page, toPage } from "../../lib/cursor.ts";
 import { AppError, notFound } from "../../lib/errors.ts";
 import { isId, newId } from "../../lib/ids.ts";
 import type { JsonValue } from "../../lib/json.ts";
+import { SLUG_BASE_MAX, slugify, slugSuffix } from "../../lib/slug.ts";
 import type { AuditChanges } from "../audit/audit.types.ts";
-import { auditEvent } from "../audit/audit-event.ts";
+import { auditEvent, diffViews } from "../audit/audit-event.ts";
 import type { OrgStatus, Principal, RequestContext } from "../auth/principal.ts";
 import type { Stores, Transactor } from "../stores.ts";
 import type { CreateOrgInput, ExternalIds, Organization, UpdateOrgInput } from "./orgs.types.ts";
 
 /** Generated slugs that collide get a random suffix; five tries make a repeat collision ~impossible. */
 const SLUG_ATTEMPTS = 5;
-const SLUG_BASE_MAX = 48;
-
-export function slugify(name: string): string {
-  const base = name
-    .normalize("NFKD")
-    .replace(/[\u0300-\u036f]/g, "")
-    .toLowerCase()
-    .replace(/[^a-z0-9]+/g, "-")
-    .replace(/^-+|-+$/g, "")
-    .slice(0, SLUG_BASE_MAX)
-    .replace(/-+$/g, "");
-  return base.length > 0 ? base : "org";
-}
-
-function slugSuffix(): string {
-  return randomBytes(4).readUInt32BE(0).toString(36).padStart(6, "0").slice(-6);
-}
 
 /** The client-visible state of an organization, in API field names, for audit diffs. */
 function auditView(org: Organization): Record<string, JsonValue> {
@@ -61,22 +44,7 @@ function auditView(org: Organization): Record<string, JsonValue> {
 }
 
 function diff(before: Organization | undefined, after: Organization): AuditChanges {
-  const a = auditView(after);
-  const changes: AuditChanges = {};
-  if (before === undefined) {
-    for (const [field, to] of Object.entries(a)) {
-      changes[field] = { to };
-    }
-    return changes;
-  }
-  const b = auditView(before);
-  for (const [field, to] of Object.entries(a)) {
-    const from = b[field] ?? null;
-    if (JSON.stringify(from) !== JSON.stringify(to)) {
-      changes[field] = { from, to };
-    }
-  }
-  return changes;
+  return diffViews(before === undefined ? undefined : auditView(before), auditView(after));
 }
 
 function mergeExternalIds(current: ExternalIds, patch: UpdateOrgInput["externalIds"]): ExternalIds {

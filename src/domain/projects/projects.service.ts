@@ -1,13 +1,13 @@
-import { randomBytes } from "node:crypto";
 import type { Clock } from "../../lib/clock.ts";
 import { decodeCursor, type Page, toPage } from "../../lib/cursor.ts";
 import { AppError, notFound } from "../../lib/errors.ts";
 import { isId, newId } from "../../lib/ids.ts";
 import type { JsonValue } from "../../lib/json.ts";
+import { SLUG_BASE_MAX, slugify, slugSuffix } from "../../lib/slug.ts";
 import type { AuditChanges } from "../audit/audit.types.ts";
-import { auditEvent } from "../audit/audit-event.ts";
+import { auditEvent, diffViews } from "../audit/audit-event.ts";
 import type { Principal, RequestContext } from "../auth/principal.ts";
-import { loadOrg, slugify } from "../orgs/orgs.service.ts";
+import { loadOrg } from "../orgs/orgs.service.ts";
 import type { Stores, Transactor } from "../stores.ts";
 import type { CreateProjectInput, Project, ProjectState, UpdateProjectInput } from "./projects.types.ts";
 
@@ -53,10 +53,6 @@ export async function loadProject(
   return project;
 }
 
-function slugSuffix(): string {
-  return randomBytes(4).readUInt32BE(0).toString(36).padStart(6, "0").slice(-6);
-}
-
 function auditView(p: Project): Record<string, JsonValue> {
   return {
     name: p.name,
@@ -68,20 +64,7 @@ function auditView(p: Project): Record<string, JsonValue> {
 }
 
 function diff(before: Project | undefined, after: Project): AuditChanges {
-  const a = auditView(after);
-  const changes: AuditChanges = {};
-  const b = before === undefined ? undefined : auditView(before);
-  for (const [field, to] of Object.entries(a)) {
-    if (b === undefined) {
-      changes[field] = { to };
-      continue;
-    }
-    const from = b[field] ?? null;
-    if (JSON.stringify(from) !== JSON.stringify(to)) {
-      changes[field] = { from, to };
-    }
-  }
-  return changes;
+  return diffViews(before === undefined ? undefined : auditView(before), auditView(after));
 }
 
 export type ListProjectsInput = {
@@ -144,10 +127,10 @@ export function createProjectsService(deps: {
         throw new AppError("forbidden", "A credential confined to projects cannot create projects");
       }
       const slugGiven = input.slug !== undefined;
-      const base = input.slug ?? slugify(input.name);
+      const base = input.slug ?? slugify(input.name, "project");
       for (let attempt = 0; attempt < SLUG_ATTEMPTS; attempt++) {
         // 48 + "-" + 6 stays within the 64 characters a slug may have.
-        const slug = attempt === 0 ? base : `${base.slice(0, 48)}-${slugSuffix()}`;
+        const slug = attempt === 0 ? base : `${base.slice(0, SLUG_BASE_MAX)}-${slugSuffix()}`;
         const now = deps.clock.now();
         const project: Project = {
           id: newId("prj"),
