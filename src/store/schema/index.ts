@@ -6,5 +6,8 @@ export { mailOutbox } from "./mail-outbox.ts";
 export { memberships } from "./memberships.ts";
 export { operatorKeys } from "./operator-keys.ts";
 export { organizations } from "./organizations.ts";
+export { planVersions } from "./plan-versions.ts";
 export { projects } from "./projects.ts";
+export { stripeEvents } from "./stripe-events.ts";
+export { subscriptions } from "./subscriptions.ts";
 export { users } from "./users.ts";

@@ -1,0 +1,66 @@
+/**
+ * The catalog: what a product sells, as configuration (orgplane.yaml or a preset). Loaded into the
+ * database at start; each plan edited in the file becomes a new plan version.
+ */
+
+export type BillingInterval = "month" | "year";
+
+export type PlanPrice = {
+  /** Integer minor units (cents). */
+  amountMinor: number;
+  /** ISO 4217, lower case. */
+  currency: string;
+  interval: BillingInterval;
+};
+
+export type PlanDefinition = {
+  /** Stable identifier across versions, e.g. `pro`. */
+  key: string;
+  name: string;
+  /** The platform's own tier label, e.g. `pro`, `GROWTH`, `Ship`. */
+  tier: string;
+  /** null: free or priced by contract. */
+  price: PlanPrice | null;
+  trialDays: number;
+  /** Exact decimal string; null means custom (set per organization by contract). */
+  monthlyCredits: string | null;
+  /** Requests per minute by rate-limit category. */
+  rateLimits: Record<string, number>;
+  /** Any named count or size; null means unlimited. */
+  quotas: Record<string, number | null>;
+  features: Record<string, boolean>;
+  visibility: "public" | "private";
+  stripePriceId: string | null;
+};
+
+export type CatalogCategory = { key: string; description: string };
+export type CatalogMeter = { key: string; unit: string; description: string };
+
+export type Catalog = {
+  /** The preset this catalog came from, or null for a custom file. */
+  preset: string | null;
+  keyPrefix: string | null;
+  categories: CatalogCategory[];
+  meters: CatalogMeter[];
+  /** Credits per unit of each meter, as exact decimal strings. */
+  creditCosts: Record<string, string>;
+  plans: PlanDefinition[];
+  /** Plan key a new organization starts on. */
+  defaultPlan: string;
+  /** Plan key an organization falls back to when a cancellation takes effect. */
+  fallbackPlan: string;
+};
+
+/** One stored version of a plan; subscriptions point at a version, so editing a plan moves nobody. */
+export type PlanVersion = {
+  /** `pln_…` */
+  id: string;
+  key: string;
+  version: number;
+  definition: PlanDefinition;
+  /** SHA-256 of the canonical definition: an unchanged plan is not versioned again. */
+  contentHash: string;
+  /** True for the newest version of a plan that is still in the catalog. */
+  isCurrent: boolean;
+  createdAt: Date;
+};
