@@ -2,6 +2,8 @@ import { chmod, mkdir, writeFile } from "node:fs/promises";
 import { dirname } from "node:path";
 import type pg from "pg";
 import { newOperatorKey } from "./domain/api-keys/api-keys.service.ts";
+import { syncCatalog } from "./domain/catalog/catalog.service.ts";
+import type { Catalog } from "./domain/catalog/catalog.types.ts";
 import type { Logger } from "./infra/logger.ts";
 import { systemClock } from "./lib/clock.ts";
 import { migrateDatabase } from "./store/migrate.ts";
@@ -15,8 +17,17 @@ export async function prepareDatabase(options: {
   operatorKeyPrefix: string;
   operatorKeyFile: string;
   logger: Logger;
+  /** Synced into plan_versions under the same lock: two processes never version one edit twice. */
+  catalog: Catalog;
 }): Promise<void> {
   await migrateDatabase(options.pool, async (db) => {
+    const plans = await db.transaction((stores) =>
+      syncCatalog(stores.planVersions, options.catalog, systemClock.now()),
+    );
+    options.logger.info(
+      { preset: options.catalog.preset, plans: plans.map((p) => `${p.key}@${p.version}`) },
+      "catalog synced",
+    );
     if ((await db.stores.operatorKeys.countActive()) > 0) {
       return;
     }

@@ -1,5 +1,7 @@
 import { resolve } from "node:path";
 import { z } from "zod";
+import { DEFAULT_PRESET, PRESETS, type PresetName } from "./infra/catalog-file.ts";
+import type { StripeConfig } from "./infra/stripe.ts";
 import { KEY_PREFIX_PATTERN } from "./lib/api-key-format.ts";
 
 const bool = z.enum(["true", "false", "1", "0"]).transform((v) => v === "true" || v === "1");
@@ -45,6 +47,18 @@ const EnvSchema = z
       .url({ protocol: /^https?$/, error: "must be an http:// or https:// URL" })
       .max(2048)
       .optional(),
+    STRIPE_SECRET_KEY: z.string().trim().min(1).max(255).optional(),
+    STRIPE_WEBHOOK_SECRET: z.string().trim().min(1).max(255).optional(),
+    STRIPE_API_BASE: z
+      .url({ protocol: /^https?$/, error: "must be an http:// or https:// URL" })
+      .max(2048)
+      .optional(),
+    ORGPLANE_CONFIG: z.string().trim().min(1).max(4096).optional(),
+    ORGPLANE_PRESET: z.enum(PRESETS, { error: `must be one of ${PRESETS.join(", ")}` }).optional(),
+  })
+  .refine((e) => e.ORGPLANE_CONFIG === undefined || e.ORGPLANE_PRESET === undefined, {
+    path: ["ORGPLANE_PRESET"],
+    message: "cannot be set together with ORGPLANE_CONFIG (the file is the whole catalog)",
   })
   .refine((e) => e.OIDC_JWKS_URL === undefined || e.OIDC_ISSUER !== undefined, {
     path: ["OIDC_ISSUER"],
@@ -78,6 +92,10 @@ export type Config = {
   publicUrl: string;
   /** Member sign-in; undefined when OIDC_JWKS_URL is unset. */
   oidc: { jwksUrl: string; issuer: string; audience: string; orgClaim: string } | undefined;
+  /** Stripe: both secrets are optional; without them the billing routes answer 409. */
+  stripe: StripeConfig;
+  /** The catalog: ORGPLANE_CONFIG (an orgplane.yaml, absolute path) or a preset; the default preset when neither. */
+  catalog: { configFile: string | undefined; preset: PresetName };
 };
 
 export class ConfigError extends Error {
@@ -93,7 +111,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     const name = String(issue?.path[0] ?? "configuration");
     const given = present[name];
     const shown =
-      given === undefined || name === "DATABASE_URL" || name === "SMTP_URL"
+      given === undefined || name === "DATABASE_URL" || name === "SMTP_URL" || name.startsWith("STRIPE_")
         ? ""
         : ` (got ${JSON.stringify(given.slice(0, 64))})`;
     throw new ConfigError(`invalid configuration: ${name} ${issue?.message ?? "is invalid"}${shown}`);
@@ -123,5 +141,14 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
             orgClaim: e.OIDC_ORG_CLAIM,
           }
         : undefined,
+    stripe: {
+      secretKey: e.STRIPE_SECRET_KEY,
+      webhookSecret: e.STRIPE_WEBHOOK_SECRET,
+      apiBase: e.STRIPE_API_BASE,
+    },
+    catalog: {
+      configFile: e.ORGPLANE_CONFIG === undefined ? undefined : resolve(e.ORGPLANE_CONFIG),
+      preset: e.ORGPLANE_PRESET ?? DEFAULT_PRESET,
+    },
   };
 }

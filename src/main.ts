@@ -4,12 +4,15 @@ import { join } from "node:path";
 import { serve } from "@hono/node-server";
 import { prepareDatabase } from "./bootstrap.ts";
 import { type Config, ConfigError, loadConfig } from "./config.ts";
+import type { Catalog } from "./domain/catalog/catalog.types.ts";
 import { createApp } from "./http/app.ts";
+import { CatalogError, loadConfiguredCatalog } from "./infra/catalog-file.ts";
 import {
   type EmbeddedDatabase,
   findRunningEmbeddedPostgres,
   startEmbeddedPostgres,
 } from "./infra/embedded-postgres.ts";
+import { startJobs } from "./infra/jobs.ts";
 import { createLogger, type Logger } from "./infra/logger.ts";
 import { createMailer, createSmtpTransport, logOnlyTransport } from "./infra/mailer.ts";
 import { createHttpMetrics } from "./infra/metrics.ts";
@@ -27,7 +30,13 @@ const KEY_USAGE_FLUSH_MS = 30_000;
 
 export type RunningServer = { url: string; close(): Promise<void> };
 
-export type ConnectedDatabase = { database: Database; embedded: boolean; close(): Promise<void> };
+export type ConnectedDatabase = {
+  database: Database;
+  embedded: boolean;
+  /** The connection string in use (the embedded cluster's when DATABASE_URL is unset): background jobs connect with it. */
+  url: string;
+  close(): Promise<void>;
+};
 
 /**
  * The database the configuration names: DATABASE_URL, else the embedded cluster under the data directory.
@@ -62,6 +71,7 @@ export async function connectDatabase(
   return {
     database,
     embedded: config.databaseUrl === undefined,
+    url: databaseUrl,
     async close() {
       await database.close();
       await embedded?.stop();
@@ -74,10 +84,14 @@ export function operatorKeyFile(config: Config): string {
   return join(config.dataDir, "operator-key");
 }
 
-export async function startOrgplane(config: Config, logger: Logger): Promise<RunningServer> {
+export async function startOrgplane(
+  config: Config,
+  logger: Logger,
+  catalog: Catalog,
+): Promise<RunningServer> {
   const connected = await connectDatabase(config, logger);
   try {
-    return await serveOn(connected, config, logger);
+    return await serveOn(connected, config, logger, catalog);
   } catch (err) {
     // Nothing is left running when start-up fails half-way (port taken, migration error…).
     await connected.close().catch(() => {});
@@ -85,7 +99,12 @@ export async function startOrgplane(config: Config, logger: Logger): Promise<Run
   }
 }
 
-async function serveOn(connected: ConnectedDatabase, config: Config, logger: Logger): Promise<RunningServer> {
+async function serveOn(
+  connected: ConnectedDatabase,
+  config: Config,
+  logger: Logger,
+  catalog: Catalog,
+): Promise<RunningServer> {
   const { database } = connected;
   const keyFile = operatorKeyFile(config);
   await prepareDatabase({
@@ -93,6 +112,7 @@ async function serveOn(connected: ConnectedDatabase, config: Config, logger: Log
     operatorKeyPrefix: config.operatorKeyPrefix,
     operatorKeyFile: keyFile,
     logger,
+    catalog,
   });
 
   const prefixes = { orgKeyPrefix: config.keyPrefix, operatorKeyPrefix: config.operatorKeyPrefix };
@@ -101,6 +121,8 @@ async function serveOn(connected: ConnectedDatabase, config: Config, logger: Log
     prefixes,
     identity: config.oidc === undefined ? undefined : createOidcVerifier(config.oidc),
     publicUrl: config.publicUrl,
+    catalog,
+    stripe: config.stripe,
   });
   const app = createApp({
     services,
@@ -161,6 +183,17 @@ async function serveOn(connected: ConnectedDatabase, config: Config, logger: Log
   });
   await mailer.start();
 
+  // Trial ends, renewals and cancellations are applied by a sweep every minute (and on every read).
+  const jobs = await startJobs({
+    databaseUrl: connected.url,
+    logger,
+    sweepSubscriptions: () => services.subscriptions.sweep(),
+  }).catch(async (err: unknown) => {
+    await mailer.stop();
+    server.close();
+    throw err;
+  });
+
   let closing: Promise<void> | undefined;
   async function close(): Promise<void> {
     clearInterval(sweeper);
@@ -182,6 +215,8 @@ async function serveOn(connected: ConnectedDatabase, config: Config, logger: Log
     await flushKeyUsage();
     // Messages being sent finish and are marked while the pool still exists.
     await mailer.stop();
+    // A sweep in progress finishes its batch while the pool still exists.
+    await jobs.stop();
     await connected.close();
     logger.info("Orgplane stopped");
   }
@@ -207,9 +242,23 @@ export function loadConfigOrExit(): Config {
   }
 }
 
+/** The catalog (orgplane.yaml or a preset), or one line naming the file, line and problem, and exit status 1. */
+export async function loadCatalogOrExit(config: Config): Promise<Catalog> {
+  try {
+    return await loadConfiguredCatalog(config.catalog);
+  } catch (err) {
+    if (err instanceof CatalogError) {
+      process.stderr.write(`orgplane: ${err.message}\n`);
+      process.exit(1);
+    }
+    throw err;
+  }
+}
+
 /** `npm start` and `orgplane serve`: read the environment, start, stop cleanly on SIGTERM/SIGINT. */
 export async function main(): Promise<void> {
   const config = loadConfigOrExit();
+  const catalog = await loadCatalogOrExit(config);
   const logger = createLogger(config.logLevel);
   let running: RunningServer | undefined;
   let stopRequested = false;
@@ -232,7 +281,7 @@ export async function main(): Promise<void> {
     });
   }
   try {
-    running = await startOrgplane(config, logger);
+    running = await startOrgplane(config, logger, catalog);
   } catch (err) {
     logger.fatal({ err }, "Orgplane failed to start");
     process.exit(1);

@@ -3,12 +3,19 @@ import { createKeyUsageTracker } from "./domain/api-keys/key-usage.ts";
 import { createAuditService } from "./domain/audit/audit.service.ts";
 import { createAuthenticator } from "./domain/auth/authenticator.ts";
 import type { IdentityVerifier } from "./domain/auth/identity.ts";
+import { createBillingService } from "./domain/billing/billing.service.ts";
+import { createStripeWebhooksService } from "./domain/billing/stripe-webhooks.service.ts";
+import { createCatalogService } from "./domain/catalog/catalog.service.ts";
+import type { Catalog } from "./domain/catalog/catalog.types.ts";
 import { createIdempotencyService } from "./domain/idempotency/idempotency.service.ts";
 import { createInvitationsService } from "./domain/invitations/invitations.service.ts";
 import { createMembersService } from "./domain/members/members.service.ts";
 import { createOrgsService } from "./domain/orgs/orgs.service.ts";
 import { createProjectsService } from "./domain/projects/projects.service.ts";
+import { createQuotasService } from "./domain/quotas/quotas.service.ts";
+import { createSubscriptionsService } from "./domain/subscriptions/subscriptions.service.ts";
 import type { Services } from "./http/env.ts";
+import { createStripeProvider, createStripeWebhookVerifier, type StripeConfig } from "./infra/stripe.ts";
 import type { Clock } from "./lib/clock.ts";
 import type { Database } from "./store/db.ts";
 
@@ -24,15 +31,23 @@ export function createServices(
     identity: IdentityVerifier | undefined;
     /** Where links in emails point (PUBLIC_URL); tests that do not read emails may leave it out. */
     publicUrl?: string;
+    /** The catalog loaded at start; its plans are synced into plan_versions before services are built. */
+    catalog: Catalog;
+    /** Stripe (STRIPE_*); left out or without secrets, the billing routes answer 409. */
+    stripe?: StripeConfig;
   },
 ): Services {
   const { stores, transactor: db } = database;
   const { clock, prefixes } = options;
   // One per process: authentication records each key's last use here; main.ts flushes it in batches.
   const keyUsage = createKeyUsageTracker({ store: stores.apiKeys, clock });
+  const catalog = createCatalogService({ store: stores.planVersions, catalog: options.catalog });
+  const subscriptions = createSubscriptionsService({ db, stores, catalog, clock });
+  // Create paths count against the plan inside their own transaction, with the organization locked.
+  const quotas = createQuotasService({ stores, subscriptions, clock });
   return {
-    orgs: createOrgsService({ db, stores, clock }),
-    apiKeys: createApiKeysService({ db, stores, clock, prefixes, keyUsage }),
+    orgs: createOrgsService({ db, stores, clock, plans: catalog }),
+    apiKeys: createApiKeysService({ db, stores, clock, prefixes, keyUsage, quotas }),
     audit: createAuditService({ stores }),
     idempotency: createIdempotencyService({ store: stores.idempotency, clock }),
     authenticator: createAuthenticator({ stores, clock, prefixes, identity: options.identity, keyUsage }),
@@ -41,8 +56,24 @@ export function createServices(
       db,
       stores,
       clock,
+      quotas,
       publicUrl: (options.publicUrl ?? DEFAULT_PUBLIC_URL).replace(/\/+$/, ""),
     }),
-    projects: createProjectsService({ db, stores, clock }),
+    projects: createProjectsService({ db, stores, clock, quotas }),
+    catalog,
+    subscriptions,
+    quotas,
+    billing: createBillingService({
+      db,
+      stores,
+      clock,
+      provider: createStripeProvider(options.stripe),
+    }),
+    stripeWebhooks: createStripeWebhooksService({
+      db,
+      clock,
+      fallbackPlanKey: options.catalog.fallbackPlan,
+      verifier: createStripeWebhookVerifier(options.stripe),
+    }),
   };
 }

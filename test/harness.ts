@@ -4,12 +4,16 @@ import { inject } from "vitest";
 import { newOperatorKey } from "../src/domain/api-keys/api-keys.service.ts";
 import type { IdentityVerifier } from "../src/domain/auth/identity.ts";
 import { ORG_SCOPES, type RequestContext, type Role, type Scope } from "../src/domain/auth/principal.ts";
+import { syncCatalog } from "../src/domain/catalog/catalog.service.ts";
+import type { Catalog } from "../src/domain/catalog/catalog.types.ts";
 import type { CreateOrgInput, Organization } from "../src/domain/orgs/orgs.types.ts";
 import { createApp } from "../src/http/app.ts";
 import type { Services } from "../src/http/env.ts";
+import { DEFAULT_PRESET, loadPreset } from "../src/infra/catalog-file.ts";
 import { createLogger } from "../src/infra/logger.ts";
 import { createHttpMetrics } from "../src/infra/metrics.ts";
 import { createOidcVerifier } from "../src/infra/oidc.ts";
+import type { StripeConfig } from "../src/infra/stripe.ts";
 import { type Clock, systemClock } from "../src/lib/clock.ts";
 import { newId } from "../src/lib/ids.ts";
 import { createServices } from "../src/services.ts";
@@ -46,6 +50,8 @@ export type TestContext = {
   databaseUrl: string;
   operatorKey: string;
   operatorCtx: RequestContext;
+  /** The catalog synced into this file's database (the multimodal-search preset unless given). */
+  catalog: Catalog;
   request<T = Record<string, unknown>>(
     method: string,
     path: string,
@@ -61,6 +67,8 @@ export type TestContext = {
   signIn(options?: TokenOptions): Promise<{ token: string; userId: string; subject: string }>;
   /** A fresh user who is a member of `orgId` with `role`; the token's org claim names that org. */
   createMember(orgId: string, role: Role): Promise<{ token: string; userId: string; subject: string }>;
+  /** Move an organization to another plan of the catalog now (PUT …/subscription as the operator). */
+  setPlan(orgId: string, planKey: string): Promise<void>;
   /** A fresh org with one all-scopes key. */
   createOrgWithKey(overrides?: Partial<CreateOrgInput>): Promise<{ org: Organization; key: string }>;
   /** Every line the app logged (level trace): `close()` fails if any tracked key appears in one. */
@@ -116,7 +124,9 @@ export function uniqueName(label = "org"): string {
 }
 
 /** Clone the run's migrated template into a database of this file's own and build the app on it. */
-export async function createTestContext(options: { clock?: Clock } = {}): Promise<TestContext> {
+export async function createTestContext(
+  options: { clock?: Clock; catalog?: Catalog; stripe?: StripeConfig } = {},
+): Promise<TestContext> {
   const adminUrl = inject("adminDatabaseUrl");
   const name = `orgplane_t_${inject("runId")}_${randomBytes(4).toString("hex")}`;
   const admin = new pg.Client({ connectionString: adminUrl });
@@ -129,12 +139,16 @@ export async function createTestContext(options: { clock?: Clock } = {}): Promis
   const databaseUrl = withDatabase(adminUrl, name);
   const database = openDatabase({ url: databaseUrl, poolMax: 10, onPoolError: () => {} });
   const clock = options.clock ?? systemClock;
+  const catalog = options.catalog ?? (await loadPreset(DEFAULT_PRESET));
+  await database.transactor.transaction((stores) => syncCatalog(stores.planVersions, catalog, clock.now()));
   const identity = await startTestIdentityProvider();
   const logWatch = createSecretLogWatch([PREFIXES.orgKeyPrefix, PREFIXES.operatorKeyPrefix]);
   const services = createServices(database, {
     clock,
     prefixes: PREFIXES,
     identity: createOidcVerifier(identity),
+    catalog,
+    ...(options.stripe === undefined ? {} : { stripe: options.stripe }),
   });
   const app = createApp({
     services,
@@ -199,9 +213,13 @@ export async function createTestContext(options: { clock?: Clock } = {}): Promis
     databaseUrl,
     operatorKey,
     operatorCtx,
+    catalog,
     request,
     createOrg,
     createKey,
+    async setPlan(orgId, planKey) {
+      await services.subscriptions.change(operatorCtx, orgId, { plan: planKey });
+    },
     async createOrgWithKey(overrides) {
       const org = await createOrg(overrides);
       return { org, key: await createKey(org.id) };
@@ -313,6 +331,7 @@ export function createSecondApp(
     clock: options.clock ?? systemClock,
     prefixes: PREFIXES,
     identity: options.identity ?? createOidcVerifier(t.identity),
+    catalog: t.catalog,
   });
   const app = createApp({
     services,

@@ -24,6 +24,8 @@ const OWN_VARIABLES = [
   "LOG_LEVEL",
   "TRUST_PROXY",
   "SHUTDOWN_TIMEOUT_MS",
+  "ORGPLANE_CONFIG",
+  "ORGPLANE_PRESET",
 ];
 
 export type Exit = { code: number | null; signal: NodeJS.Signals | null };

@@ -1,11 +1,14 @@
 import type { ApiKeysStore, OperatorKeysStore } from "./api-keys/api-keys.store.ts";
 import type { AuditStore } from "./audit/audit.store.ts";
+import type { BillingSyncStore } from "./billing/billing.types.ts";
+import type { PlanVersionsStore } from "./catalog/catalog.store.ts";
 import type { IdempotencyStore } from "./idempotency/idempotency.store.ts";
 import type { InvitationsStore } from "./invitations/invitations.store.ts";
 import type { MailOutboxStore } from "./mail/mail.store.ts";
 import type { MembershipsStore, UsersStore } from "./members/members.store.ts";
 import type { OrgsStore } from "./orgs/orgs.store.ts";
 import type { ProjectsStore } from "./projects/projects.store.ts";
+import type { QuotaUsageStore, SubscriptionsStore } from "./subscriptions/subscriptions.store.ts";
 
 /** Every store, bound to one connection or one transaction. */
 export type Stores = {
@@ -19,6 +22,10 @@ export type Stores = {
   invitations: InvitationsStore;
   mailOutbox: MailOutboxStore;
   projects: ProjectsStore;
+  billing: BillingSyncStore;
+  planVersions: PlanVersionsStore;
+  subscriptions: SubscriptionsStore;
+  quotaUsage: QuotaUsageStore;
 };
 
 /**

@@ -3,11 +3,16 @@ import { AppError, type FieldError } from "../lib/errors.ts";
 import type { AppEnv } from "./env.ts";
 import { registerApiKeyRoutes } from "./routes/api-keys/index.ts";
 import { registerAuditEventRoutes } from "./routes/audit-events/index.ts";
+import { registerBillingRoutes } from "./routes/billing/index.ts";
 import { registerInvitationRoutes } from "./routes/invitations/index.ts";
 import { registerMeRoutes } from "./routes/me/index.ts";
 import { registerMemberRoutes } from "./routes/members/index.ts";
 import { registerOrganizationRoutes } from "./routes/organizations/index.ts";
+import { registerPlanRoutes } from "./routes/plans/index.ts";
 import { registerProjectRoutes } from "./routes/projects/index.ts";
+import { registerQuotaRoutes } from "./routes/quotas/index.ts";
+import { registerSubscriptionRoutes } from "./routes/subscriptions/index.ts";
+import { documentStripeWebhook } from "./routes/webhooks/receive-stripe-webhook.ts";
 
 export const API_INFO = {
   title: "Orgplane API",
@@ -61,6 +66,12 @@ export function buildApi(): OpenAPIHono<AppEnv> {
   registerApiKeyRoutes(api);
   registerProjectRoutes(api);
   registerAuditEventRoutes(api);
+  registerSubscriptionRoutes(api);
+  registerQuotaRoutes(api);
+  registerPlanRoutes(api);
+  registerBillingRoutes(api);
+  // Served by app.ts outside the /v1 credential check (Stripe signs instead); listed here for OpenAPI.
+  documentStripeWebhook(api);
   return api;
 }
 
@@ -77,6 +88,9 @@ export function openApiDocument(api: OpenAPIHono<AppEnv>) {
       { name: "API keys", description: "Organization credentials" },
       { name: "Projects", description: "The metered child resources of an organization" },
       { name: "Audit", description: "Who changed what" },
+      { name: "Subscriptions", description: "The plan an organization is on, its periods, and its quotas" },
+      { name: "Plans", description: "The catalog: what organizations can subscribe to" },
+      { name: "Billing", description: "Stripe: checkout and portal links, and Stripe's webhook" },
     ],
   });
 }

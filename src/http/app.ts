@@ -12,6 +12,7 @@ import { limitBody, requireJsonBody } from "./middleware/body.ts";
 import { idempotency } from "./middleware/idempotency.ts";
 import { requestId } from "./middleware/request-id.ts";
 import { problem, problemResponse } from "./problem.ts";
+import { mountStripeWebhook } from "./routes/webhooks/receive-stripe-webhook.ts";
 
 export type AppDeps = {
   services: Services;
@@ -101,6 +102,9 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
   app.get("/openapi.json", (c) => c.json(document));
   app.route("/", docsRoutes());
 
+  // Before the /v1 middleware, which would ask Stripe for a credential and consume its body: the webhook
+  // authenticates by its signature over the raw bytes. Its handler answers, so the /v1 chain never runs.
+  mountStripeWebhook(app);
   app.use("/v1/*", authenticate({ trustProxy: deps.trustProxy }));
   app.use("/v1/*", limitBody);
   app.use("/v1/*", requireJsonBody);

@@ -2,11 +2,16 @@ import type { ApiKeysService } from "../domain/api-keys/api-keys.service.ts";
 import type { AuditService } from "../domain/audit/audit.service.ts";
 import type { Authenticator } from "../domain/auth/authenticator.ts";
 import type { Principal, RequestContext } from "../domain/auth/principal.ts";
+import type { BillingService } from "../domain/billing/billing.service.ts";
+import type { StripeWebhooksService } from "../domain/billing/stripe-webhooks.service.ts";
+import type { CatalogService } from "../domain/catalog/catalog.service.ts";
 import type { IdempotencyService } from "../domain/idempotency/idempotency.service.ts";
 import type { InvitationsService } from "../domain/invitations/invitations.service.ts";
 import type { MembersService } from "../domain/members/members.service.ts";
 import type { OrgsService } from "../domain/orgs/orgs.service.ts";
 import type { ProjectsService } from "../domain/projects/projects.service.ts";
+import type { QuotasService } from "../domain/quotas/quotas.service.ts";
+import type { SubscriptionsService } from "../domain/subscriptions/subscriptions.service.ts";
 
 export type Services = {
   orgs: OrgsService;
@@ -17,6 +22,11 @@ export type Services = {
   members: MembersService;
   invitations: InvitationsService;
   projects: ProjectsService;
+  billing: BillingService;
+  stripeWebhooks: StripeWebhooksService;
+  catalog: CatalogService;
+  subscriptions: SubscriptionsService;
+  quotas: QuotasService;
 };
 
 export type AppEnv = {

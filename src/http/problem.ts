@@ -22,6 +22,8 @@ export function problemType(code: ErrorCode): string {
 export function problemResponse(c: Context, err: AppError): Response {
   const requestId = c.get("requestId") ?? "";
   const body: ProblemBody = {
+    // The standard members below win over any detail of the same name.
+    ...err.details,
     type: problemType(err.code),
     title: codeToTitle(err.code),
     status: err.status,

@@ -5,6 +5,7 @@
 export type ErrorCode =
   | "validation_failed"
   | "malformed_json"
+  | "invalid_signature"
   | "invalid_cursor"
   | "unauthenticated"
   | "invalid_credential"
@@ -21,6 +22,7 @@ export type ErrorCode =
   | "organization_suspended"
   | "role_ceiling"
   | "invitation_email_mismatch"
+  | "quota_exceeded"
   | "not_found"
   | "route_not_found"
   | "method_not_allowed"
@@ -31,6 +33,8 @@ export type ErrorCode =
   | "invitation_pending"
   | "invitation_expired"
   | "idempotency_key_in_use"
+  | "billing_provider_not_configured"
+  | "billing_provider_error"
   | "idempotency_key_reused"
   | "payload_too_large"
   | "unsupported_media_type"
@@ -42,6 +46,7 @@ export function codeToStatus(code: ErrorCode): number {
     case "validation_failed":
     case "malformed_json":
     case "invalid_cursor":
+    case "invalid_signature":
       return 400;
     case "unauthenticated":
     case "invalid_credential":
@@ -59,6 +64,7 @@ export function codeToStatus(code: ErrorCode): number {
     case "organization_suspended":
     case "role_ceiling":
     case "invitation_email_mismatch":
+    case "quota_exceeded":
       return 403;
     case "not_found":
     case "route_not_found":
@@ -71,6 +77,7 @@ export function codeToStatus(code: ErrorCode): number {
     case "already_member":
     case "invitation_pending":
     case "idempotency_key_in_use":
+    case "billing_provider_not_configured":
       return 409;
     case "invitation_expired":
       return 410;
@@ -82,6 +89,8 @@ export function codeToStatus(code: ErrorCode): number {
       return 422;
     case "internal_error":
       return 500;
+    case "billing_provider_error":
+      return 502;
     case "service_unavailable":
       return 503;
   }
@@ -95,6 +104,12 @@ export function codeToTitle(code: ErrorCode): string {
       return "Malformed JSON body";
     case "invalid_cursor":
       return "Invalid pagination cursor";
+    case "invalid_signature":
+      return "Invalid webhook signature";
+    case "billing_provider_not_configured":
+      return "Billing provider not configured";
+    case "billing_provider_error":
+      return "Billing provider error";
     case "unauthenticated":
       return "Authentication required";
     case "invalid_credential":
@@ -117,6 +132,8 @@ export function codeToTitle(code: ErrorCode): string {
       return "Role above your own";
     case "invitation_email_mismatch":
       return "Invitation is for another email address";
+    case "quota_exceeded":
+      return "Quota exceeded";
     case "last_owner":
       return "Last owner";
     case "already_member":
@@ -165,17 +182,25 @@ export class AppError extends Error {
   readonly errors: FieldError[] | undefined;
   /** Seconds a client should wait before retrying (429, 503, 409 in-flight). */
   readonly retryAfterSeconds: number | undefined;
+  /** Extra members of the problem document (e.g. `quota`, `limit`, `current` of a quota_exceeded). */
+  readonly details: Record<string, string | number | boolean | null> | undefined;
 
   constructor(
     code: ErrorCode,
     detail: string,
-    options: { errors?: FieldError[]; retryAfterSeconds?: number; cause?: unknown } = {},
+    options: {
+      errors?: FieldError[];
+      retryAfterSeconds?: number;
+      cause?: unknown;
+      details?: Record<string, string | number | boolean | null>;
+    } = {},
   ) {
     super(detail, options.cause === undefined ? undefined : { cause: options.cause });
     this.name = "AppError";
     this.code = code;
     this.errors = options.errors;
     this.retryAfterSeconds = options.retryAfterSeconds;
+    this.details = options.details;
   }
 
   get status(): number {

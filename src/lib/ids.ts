@@ -1,7 +1,19 @@
 import { TypeID, typeid } from "typeid-js";
 
 /** Every id prefix Orgplane mints. One generator, typed prefixes: `newId("org")` → `org_01h…`. */
-export type IdPrefix = "org" | "int" | "key" | "opk" | "aud" | "req" | "usr" | "prj" | "inv" | "msg" | "pln" | "sub";
+export type IdPrefix =
+  | "org"
+  | "int"
+  | "key"
+  | "opk"
+  | "aud"
+  | "req"
+  | "usr"
+  | "prj"
+  | "inv"
+  | "msg"
+  | "pln"
+  | "sub";
 
 export function newId(prefix: IdPrefix): string {
   return typeid(prefix).toString();

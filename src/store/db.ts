@@ -10,8 +10,11 @@ import { createInvitationsStore } from "./invitations.store.pg.ts";
 import { createMailOutboxStore } from "./mail.store.pg.ts";
 import { createMembershipsStore, createUsersStore } from "./members.store.pg.ts";
 import { createOrgsStore } from "./orgs.store.pg.ts";
+import { createPlanVersionsStore } from "./plan-versions.store.pg.ts";
 import { createProjectsStore } from "./projects.store.pg.ts";
 import * as schema from "./schema/index.ts";
+import { createBillingSyncStore } from "./stripe.store.pg.ts";
+import { createQuotaUsageStore, createSubscriptionsStore } from "./subscriptions.store.pg.ts";
 
 /** A pool connection or an open transaction: every store runs its queries through one. */
 export type Executor = PgDatabase<
@@ -41,6 +44,10 @@ export function createStores(exec: Executor): Stores {
     invitations: createInvitationsStore(exec),
     mailOutbox: createMailOutboxStore(exec),
     projects: createProjectsStore(exec),
+    billing: createBillingSyncStore(exec),
+    planVersions: createPlanVersionsStore(exec),
+    subscriptions: createSubscriptionsStore(exec),
+    quotaUsage: createQuotaUsageStore(exec),
   };
 }
 

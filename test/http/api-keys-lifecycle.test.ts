@@ -100,6 +100,8 @@ describe("creating a key with every field", () => {
 
   it("gives a project key the project-key scopes the creator holds by default", async () => {
     const org = await t.createOrg();
+    // More keys than the default (free) plan allows.
+    await t.setPlan(org.id, "team");
     const projectId = await createProject(org.id);
     const byOperator = await createKey(org.id, { project_id: projectId });
     expect(byOperator.scopes).toEqual([...PROJECT_KEY_SCOPES].sort());
@@ -190,6 +192,8 @@ describe("changing a key", () => {
 
   it("never raises scopes above the caller's (403) and keeps a project key to project scopes (400)", async () => {
     const org = await t.createOrg();
+    // More keys than the default (free) plan allows.
+    await t.setPlan(org.id, "team");
     const caller = await t.createKey(org.id, ["keys:write", "orgs:read"]);
     const target = await createKey(org.id, { scopes: ["orgs:read"] });
     const res = await t.request<ProblemBody>("PATCH", `${keysPath(org.id)}/${target.id}`, {
@@ -391,6 +395,7 @@ describe("POST /v1/keys/verify", () => {
       clock,
       prefixes: { orgKeyPrefix: "sk", operatorKeyPrefix: "op" },
       keyUsage: { record: () => {}, flush: () => Promise.resolve(0) },
+      quotas: { enforce: () => Promise.reject(new Error("the quotas were read")) },
     });
     const bad = generateKey("sk", "live").slice(0, -2);
     expect(await untouchable.verify(`${bad}zz`)).toEqual({ valid: false, reason: "malformed" });
@@ -408,6 +413,8 @@ describe("POST /v1/keys/verify", () => {
 describe("last_used_at", () => {
   it("is recorded in memory per request and written by one batched flush", async () => {
     const org = await t.createOrg();
+    // More keys than the default (free) plan allows.
+    await t.setPlan(org.id, "team");
     const a = await createKey(org.id, {});
     const b = await createKey(org.id, {});
     const unused = await createKey(org.id, {});

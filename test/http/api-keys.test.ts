@@ -167,6 +167,8 @@ describe("listing API keys", () => {
 
   it("pages with limit and cursor", async () => {
     const org = await t.createOrg();
+    // More keys than the default (free) plan allows.
+    await t.setPlan(org.id, "team");
     const ids: string[] = [];
     for (let i = 0; i < 5; i++) {
       ids.push((await createKey(org.id)).id);

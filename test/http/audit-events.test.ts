@@ -120,9 +120,11 @@ describe("audit events", () => {
       "organization.suspended",
       "organization.updated",
       "api_key.created",
+      // The organization's subscription starts in the transaction that creates it.
+      "subscription.created",
       "organization.created",
     ]);
-    const [del, rev, unsus, sus, upd, keyCreate, orgCreate] = events;
+    const [del, rev, unsus, sus, upd, keyCreate, _subCreate, orgCreate] = events;
     const expected: [AuditEvent | undefined, TestResponse<unknown>, string, Partial<AuditEvent>][] = [
       [
         orgCreate,
@@ -222,7 +224,7 @@ describe("audit events", () => {
       });
       const body = (await res.json()) as Org;
       expect(res.status, JSON.stringify(body)).toBe(201);
-      const [event] = await listEvents(body.id);
+      const [event] = await listEvents(body.id, "&action=organization.created");
       expect(event).toMatchObject({
         action: "organization.created",
         user_agent: "socket-client/2.0",
@@ -270,6 +272,7 @@ describe("audit events", () => {
       "organization.updated",
       // t.createOrgWithKey acts as the operator too.
       "api_key.created",
+      "subscription.created",
       "organization.created",
     ]);
 
@@ -317,7 +320,8 @@ describe("audit events", () => {
       expectStatus(await t.request("PATCH", `/v1/organizations/${org.id}`, { body: { name: `n${i}` } }), 200);
     }
     const all = await listEvents(org.id);
-    expect(all).toHaveLength(7);
+    // Six updates, the creation and the subscription it starts.
+    expect(all).toHaveLength(8);
 
     const seen: string[] = [];
     let cursor: string | null = null;

@@ -160,6 +160,8 @@ let deleted: { id: string; key: string };
 beforeAll(async () => {
   t = await createTestContext();
   const a = await t.createOrgWithKey();
+  // The suite mints a key per operation: more than the default (free) plan allows.
+  await t.setPlan(a.org.id, "enterprise");
   orgA = { id: a.org.id, key: a.key };
   const b = await t.createOrg({ name: uniqueName("org-b-secret") });
   orgB = { id: b.id, name: b.name };

@@ -344,6 +344,8 @@ describe("removing a member", () => {
 
   it("revokes every API key the member created in the organization, and only those", async () => {
     const { org, owner, member } = await team();
+    // More keys than the default (free) plan allows.
+    await t.setPlan(org.id, "team");
     const mine: { id: string; key: string }[] = [];
     for (const name of ["laptop", "ci"]) {
       const created = await t.request<{ id: string; key: string }>(

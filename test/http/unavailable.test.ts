@@ -3,7 +3,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { newOperatorKey } from "../../src/domain/api-keys/api-keys.service.ts";
+import { syncCatalog } from "../../src/domain/catalog/catalog.service.ts";
 import { createApp } from "../../src/http/app.ts";
+import { DEFAULT_PRESET, loadPreset } from "../../src/infra/catalog-file.ts";
 import { type EmbeddedDatabase, startEmbeddedPostgres } from "../../src/infra/embedded-postgres.ts";
 import { createLogger } from "../../src/infra/logger.ts";
 import { createHttpMetrics } from "../../src/infra/metrics.ts";
@@ -16,13 +18,20 @@ import { classifyStorageError } from "../../src/store/pg-errors.ts";
 import { PREFIXES } from "../harness.ts";
 import { freePort } from "../util.ts";
 
+const catalog = await loadPreset(DEFAULT_PRESET);
+
 type Response = { status: number; headers: Headers; text: string; body: Record<string, unknown> };
 
 /** An app exactly as the server builds it, on whatever database `url` names. */
 function appOn(url: string): { app: ReturnType<typeof createApp>; database: Database } {
   const database = openDatabase({ url, poolMax: 4, onPoolError: () => {} });
   const app = createApp({
-    services: createServices(database, { clock: systemClock, prefixes: PREFIXES, identity: undefined }),
+    services: createServices(database, {
+      clock: systemClock,
+      prefixes: PREFIXES,
+      identity: undefined,
+      catalog,
+    }),
     logger: createLogger("silent"),
     metrics: createHttpMetrics({ defaultMetrics: false }),
     ping: () => database.ping(1000),
@@ -144,6 +153,7 @@ describe("when the database goes away and comes back", () => {
     database = built.database;
     const { app } = built;
     await migrateDatabase(database.pool);
+    await database.transactor.transaction((stores) => syncCatalog(stores.planVersions, catalog, new Date()));
     const { key, plaintext } = newOperatorKey(PREFIXES.operatorKeyPrefix, "flaky", systemClock);
     await database.stores.operatorKeys.insert(key);
 

@@ -16,6 +16,7 @@ import {
 } from "../auth/principal.ts";
 import { loadOrg } from "../orgs/orgs.service.ts";
 import { loadProject, visibleProjectIds } from "../projects/projects.service.ts";
+import type { QuotaGuard } from "../quotas/quotas.service.ts";
 import type { Stores, Transactor } from "../stores.ts";
 import type { ApiKey, ApiKeyWithOrg, OperatorKey } from "./api-keys.types.ts";
 import { type KeyRefusal, keyRefusal } from "./key-status.ts";
@@ -127,6 +128,8 @@ export function createApiKeysService(deps: {
   clock: Clock;
   prefixes: KeyPrefixes;
   keyUsage: Pick<KeyUsageTracker, "record" | "flush">;
+  /** Active keys count against the plan (a rotation replaces a key and is not counted as a new one). */
+  quotas: QuotaGuard;
 }) {
   function mint(environment: KeyEnvironment): {
     plaintext: string;
@@ -207,6 +210,7 @@ export function createApiKeysService(deps: {
         if (projectId !== null) {
           await loadProject(stores, principal, orgId, projectId);
         }
+        await deps.quotas.enforce(stores, orgId, "api_keys");
         await stores.apiKeys.insert(key);
         await stores.audit.insert(
           auditEvent(

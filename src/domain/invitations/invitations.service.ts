@@ -10,6 +10,7 @@ import { holdsAll, type Principal, type RequestContext, ROLE_SCOPES, type Role }
 import { enqueueMail } from "../mail/mail.ts";
 import { loadOrg } from "../orgs/orgs.service.ts";
 import type { Organization } from "../orgs/orgs.types.ts";
+import type { QuotaGuard } from "../quotas/quotas.service.ts";
 import type { Stores, Transactor } from "../stores.ts";
 import { invitationEmail } from "./invitation-email.ts";
 import type {
@@ -72,6 +73,8 @@ export function createInvitationsService(deps: {
   db: Transactor;
   stores: Pick<Stores, "invitations" | "orgs">;
   clock: Clock;
+  /** Pending invitations and members count against the plan. */
+  quotas: QuotaGuard;
   /** Where links in emails point (PUBLIC_URL), without a trailing slash. */
   publicUrl: string;
 }) {
@@ -141,6 +144,7 @@ export function createInvitationsService(deps: {
         }
         const now = clock.now();
         await stores.invitations.expireLapsed(orgId, input.email, now);
+        await deps.quotas.enforce(stores, orgId, "invitations");
         const token = newInvitationToken();
         const invitation: Invitation = {
           id: newId("inv"),
@@ -338,6 +342,7 @@ export function createInvitationsService(deps: {
         if ((await stores.memberships.find(org.id, user.id)) !== undefined) {
           throw new AppError("already_member", `You are already a member of organization '${org.id}'`);
         }
+        await deps.quotas.enforce(stores, org.id, "members");
         await stores.memberships.insert({
           orgId: org.id,
           userId: user.id,

@@ -7,7 +7,9 @@ import { SLUG_BASE_MAX, slugify, slugSuffix } from "../../lib/slug.ts";
 import type { AuditChanges } from "../audit/audit.types.ts";
 import { auditEvent, diffViews } from "../audit/audit-event.ts";
 import type { OrgStatus, Principal, RequestContext } from "../auth/principal.ts";
+import type { CatalogService } from "../catalog/catalog.service.ts";
 import type { Stores, Transactor } from "../stores.ts";
+import { startSubscription } from "../subscriptions/subscriptions.service.ts";
 import type { CreateOrgInput, ExternalIds, Organization, UpdateOrgInput } from "./orgs.types.ts";
 
 /** Generated slugs that collide get a random suffix; five tries make a repeat collision ~impossible. */
@@ -83,7 +85,13 @@ export async function loadOrg(
   return org;
 }
 
-export function createOrgsService(deps: { db: Transactor; stores: Pick<Stores, "orgs">; clock: Clock }) {
+export function createOrgsService(deps: {
+  db: Transactor;
+  stores: Pick<Stores, "orgs">;
+  clock: Clock;
+  /** A new organization starts on the catalog's default plan. */
+  plans: Pick<CatalogService, "defaultPlan">;
+}) {
   const load = loadOrg;
 
   /** Lock the organization, apply `change`, write it and its audit event in one transaction. */
@@ -122,6 +130,7 @@ export function createOrgsService(deps: { db: Transactor; stores: Pick<Stores, "
     async create(ctx: RequestContext, input: CreateOrgInput): Promise<Organization> {
       const slugGiven = input.slug !== undefined;
       const base = input.slug ?? slugify(input.name);
+      const plan = await deps.plans.defaultPlan();
       for (let attempt = 0; attempt < SLUG_ATTEMPTS; attempt++) {
         const slug = attempt === 0 ? base : `${base.slice(0, SLUG_BASE_MAX)}-${slugSuffix()}`;
         const now = deps.clock.now();
@@ -191,6 +200,8 @@ export function createOrgsService(deps: { db: Transactor; stores: Pick<Stores, "
               ),
             );
           }
+          // The subscription is born with the organization: no moment exists where it has no plan.
+          await startSubscription(stores, ctx, org.id, plan, deps.clock);
           return true;
         });
         if (created) {

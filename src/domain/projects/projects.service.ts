@@ -8,6 +8,7 @@ import type { AuditChanges } from "../audit/audit.types.ts";
 import { auditEvent, diffViews } from "../audit/audit-event.ts";
 import type { Principal, RequestContext } from "../auth/principal.ts";
 import { loadOrg } from "../orgs/orgs.service.ts";
+import type { QuotaGuard } from "../quotas/quotas.service.ts";
 import type { Stores, Transactor } from "../stores.ts";
 import type { CreateProjectInput, Project, ProjectState, UpdateProjectInput } from "./projects.types.ts";
 
@@ -77,6 +78,8 @@ export function createProjectsService(deps: {
   db: Transactor;
   stores: Pick<Stores, "orgs" | "projects">;
   clock: Clock;
+  /** Live projects count against the plan. */
+  quotas: QuotaGuard;
 }) {
   function slugTaken(slug: string): AppError {
     return new AppError(
@@ -147,6 +150,7 @@ export function createProjectsService(deps: {
         const created = await deps.db.transaction(async (stores) => {
           const org = await loadOrg(stores, orgId, true);
           requireLiveOrg(org.status, orgId);
+          await deps.quotas.enforce(stores, orgId, "projects");
           if (!(await stores.projects.insert(project))) {
             return false;
           }

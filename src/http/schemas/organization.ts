@@ -6,7 +6,16 @@ import {
   type Organization,
   type UpdateOrgInput,
 } from "../../domain/orgs/orgs.types.ts";
+import type { OrganizationView } from "../../domain/quotas/quotas.service.ts";
 import { BoundedJsonObject, Timestamp } from "./common.ts";
+import {
+  PlanSummarySchema,
+  QuotaSchema,
+  SubscriptionSummarySchema,
+  toPlanSummary,
+  toQuotaResponse,
+  toSubscriptionSummary,
+} from "./subscription.ts";
 
 const text = (max: number) => z.string().trim().min(1).max(max);
 
@@ -227,5 +236,24 @@ export function toOrganizationResponse(org: Organization): z.infer<typeof Organi
     created_at: org.createdAt.toISOString(),
     updated_at: org.updatedAt.toISOString(),
     deleted_at: org.deletedAt?.toISOString() ?? null,
+  };
+}
+
+/**
+ * What GET /v1/organizations/{org_id} and GET /v1/organization answer: the organization with its plan,
+ * subscription and quotas in one read. Other organization routes answer the plain organization.
+ */
+export const OrganizationViewSchema = OrganizationSchema.extend({
+  plan: PlanSummarySchema,
+  subscription: SubscriptionSummarySchema,
+  quotas: z.array(QuotaSchema),
+}).openapi("OrganizationView");
+
+export function toOrganizationViewResponse(view: OrganizationView): z.infer<typeof OrganizationViewSchema> {
+  return {
+    ...toOrganizationResponse(view.org),
+    plan: toPlanSummary(view.plan),
+    subscription: toSubscriptionSummary(view.subscription),
+    quotas: view.quotas.map(toQuotaResponse),
   };
 }

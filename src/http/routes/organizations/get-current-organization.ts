@@ -3,7 +3,7 @@ import { credentialOrgId } from "../../../domain/auth/access.ts";
 import type { AppEnv } from "../../env.ts";
 import { guarded } from "../../middleware/access.ts";
 import { errorResponses } from "../../schemas/common.ts";
-import { OrganizationSchema, toOrganizationResponse } from "../../schemas/organization.ts";
+import { OrganizationViewSchema, toOrganizationViewResponse } from "../../schemas/organization.ts";
 
 const route = createRoute({
   operationId: "getCurrentOrganization",
@@ -13,14 +13,17 @@ const route = createRoute({
   summary: "Get the organization of the presenting key",
   ...guarded({ kind: "org", scope: "orgs:read", allowSuspended: true }),
   responses: {
-    200: { description: "The organization", content: { "application/json": { schema: OrganizationSchema } } },
+    200: {
+      description: "The organization",
+      content: { "application/json": { schema: OrganizationViewSchema } },
+    },
     ...errorResponses(403),
   },
 });
 
 export function registerGetCurrentOrganization(api: OpenAPIHono<AppEnv>): void {
   api.openapi(route, async (c) => {
-    const org = await c.var.services.orgs.get(credentialOrgId(c.var.principal));
-    return c.json(toOrganizationResponse(org), 200);
+    const view = await c.var.services.quotas.organizationView(credentialOrgId(c.var.principal));
+    return c.json(toOrganizationViewResponse(view), 200);
   });
 }

@@ -2,7 +2,7 @@ import { createRoute, type OpenAPIHono } from "@hono/zod-openapi";
 import type { AppEnv } from "../../env.ts";
 import { guarded } from "../../middleware/access.ts";
 import { errorResponses, OrgIdParams } from "../../schemas/common.ts";
-import { OrganizationSchema, toOrganizationResponse } from "../../schemas/organization.ts";
+import { OrganizationViewSchema, toOrganizationViewResponse } from "../../schemas/organization.ts";
 
 const route = createRoute({
   operationId: "getOrganization",
@@ -14,14 +14,17 @@ const route = createRoute({
   ...guarded({ kind: "org", scope: "orgs:read", allowSuspended: true }),
   request: { params: OrgIdParams },
   responses: {
-    200: { description: "The organization", content: { "application/json": { schema: OrganizationSchema } } },
+    200: {
+      description: "The organization",
+      content: { "application/json": { schema: OrganizationViewSchema } },
+    },
     ...errorResponses(403, 404),
   },
 });
 
 export function registerGetOrganization(api: OpenAPIHono<AppEnv>): void {
   api.openapi(route, async (c) => {
-    const org = await c.var.services.orgs.get(c.req.valid("param").org_id);
-    return c.json(toOrganizationResponse(org), 200);
+    const view = await c.var.services.quotas.organizationView(c.req.valid("param").org_id);
+    return c.json(toOrganizationViewResponse(view), 200);
   });
 }
