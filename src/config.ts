@@ -55,6 +55,13 @@ const EnvSchema = z
       .optional(),
     ORGPLANE_CONFIG: z.string().trim().min(1).max(4096).optional(),
     ORGPLANE_PRESET: z.enum(PRESETS, { error: `must be one of ${PRESETS.join(", ")}` }).optional(),
+    REDIS_URL: z
+      .url({ protocol: /^rediss?$/, error: "must be a redis:// or rediss:// URL" })
+      .max(2048)
+      .optional(),
+    RATE_LIMIT_FAILURE_MODE: z
+      .enum(["open", "closed"], { error: "must be open or closed" })
+      .default("closed"),
   })
   .refine((e) => e.ORGPLANE_CONFIG === undefined || e.ORGPLANE_PRESET === undefined, {
     path: ["ORGPLANE_PRESET"],
@@ -96,6 +103,10 @@ export type Config = {
   stripe: StripeConfig;
   /** The catalog: ORGPLANE_CONFIG (an orgplane.yaml, absolute path) or a preset; the default preset when neither. */
   catalog: { configFile: string | undefined; preset: PresetName };
+  /** Shared rate limits across processes; undefined: limits are counted in this process's memory. May hold a password. */
+  redisUrl: string | undefined;
+  /** What a rate-limit decision answers while Redis is unreachable: refuse (closed) or allow (open). */
+  rateLimitFailureMode: "open" | "closed";
 };
 
 export class ConfigError extends Error {
@@ -111,7 +122,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     const name = String(issue?.path[0] ?? "configuration");
     const given = present[name];
     const shown =
-      given === undefined || name === "DATABASE_URL" || name === "SMTP_URL" || name.startsWith("STRIPE_")
+      given === undefined ||
+      name === "DATABASE_URL" ||
+      name === "SMTP_URL" ||
+      name === "REDIS_URL" ||
+      name.startsWith("STRIPE_")
         ? ""
         : ` (got ${JSON.stringify(given.slice(0, 64))})`;
     throw new ConfigError(`invalid configuration: ${name} ${issue?.message ?? "is invalid"}${shown}`);
@@ -150,5 +165,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       configFile: e.ORGPLANE_CONFIG === undefined ? undefined : resolve(e.ORGPLANE_CONFIG),
       preset: e.ORGPLANE_PRESET ?? DEFAULT_PRESET,
     },
+    redisUrl: e.REDIS_URL,
+    rateLimitFailureMode: e.RATE_LIMIT_FAILURE_MODE,
   };
 }

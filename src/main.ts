@@ -17,6 +17,7 @@ import { createLogger, type Logger } from "./infra/logger.ts";
 import { createMailer, createSmtpTransport, logOnlyTransport } from "./infra/mailer.ts";
 import { createHttpMetrics } from "./infra/metrics.ts";
 import { createOidcVerifier } from "./infra/oidc.ts";
+import { createRateLimiter } from "./infra/rate-limiter.ts";
 import { systemClock } from "./lib/clock.ts";
 import { createServices } from "./services.ts";
 import { type Database, openDatabase } from "./store/db.ts";
@@ -116,6 +117,10 @@ async function serveOn(
   });
 
   const prefixes = { orgKeyPrefix: config.keyPrefix, operatorKeyPrefix: config.operatorKeyPrefix };
+  // Redis when REDIS_URL is set (one limit shared by every process), else this process's memory.
+  const rateLimiter = createRateLimiter(config, systemClock, {
+    onError: (err) => logger.warn({ err: { message: err.message } }, "rate limiter store error"),
+  });
   const services = createServices(database, {
     clock: systemClock,
     prefixes,
@@ -123,6 +128,7 @@ async function serveOn(
     publicUrl: config.publicUrl,
     catalog,
     stripe: config.stripe,
+    rateLimiter,
   });
   const app = createApp({
     services,
@@ -190,6 +196,7 @@ async function serveOn(
     sweepSubscriptions: () => services.subscriptions.sweep(),
   }).catch(async (err: unknown) => {
     await mailer.stop();
+    await rateLimiter.close();
     server.close();
     throw err;
   });
@@ -217,6 +224,7 @@ async function serveOn(
     await mailer.stop();
     // A sweep in progress finishes its batch while the pool still exists.
     await jobs.stop();
+    await rateLimiter.close();
     await connected.close();
     logger.info("Orgplane stopped");
   }

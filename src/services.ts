@@ -13,6 +13,8 @@ import { createMembersService } from "./domain/members/members.service.ts";
 import { createOrgsService } from "./domain/orgs/orgs.service.ts";
 import { createProjectsService } from "./domain/projects/projects.service.ts";
 import { createQuotasService } from "./domain/quotas/quotas.service.ts";
+import type { RateLimiter } from "./domain/rate-limits/rate-limiter.ts";
+import { createRateLimitsService } from "./domain/rate-limits/rate-limits.service.ts";
 import { createSubscriptionsService } from "./domain/subscriptions/subscriptions.service.ts";
 import type { Services } from "./http/env.ts";
 import { createStripeProvider, createStripeWebhookVerifier, type StripeConfig } from "./infra/stripe.ts";
@@ -35,6 +37,8 @@ export function createServices(
     catalog: Catalog;
     /** Stripe (STRIPE_*); left out or without secrets, the billing routes answer 409. */
     stripe?: StripeConfig;
+    /** Counts requests per org and category (memory or Redis, chosen in main.ts). */
+    rateLimiter: RateLimiter;
   },
 ): Services {
   const { stores, transactor: db } = database;
@@ -63,6 +67,14 @@ export function createServices(
     catalog,
     subscriptions,
     quotas,
+    rateLimits: createRateLimitsService({
+      db,
+      stores,
+      subscriptions,
+      catalog,
+      limiter: options.rateLimiter,
+      clock,
+    }),
     billing: createBillingService({
       db,
       stores,

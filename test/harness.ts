@@ -7,6 +7,7 @@ import { ORG_SCOPES, type RequestContext, type Role, type Scope } from "../src/d
 import { syncCatalog } from "../src/domain/catalog/catalog.service.ts";
 import type { Catalog } from "../src/domain/catalog/catalog.types.ts";
 import type { CreateOrgInput, Organization } from "../src/domain/orgs/orgs.types.ts";
+import type { RateLimiter } from "../src/domain/rate-limits/rate-limiter.ts";
 import { createApp } from "../src/http/app.ts";
 import type { Services } from "../src/http/env.ts";
 import { DEFAULT_PRESET, loadPreset } from "../src/infra/catalog-file.ts";
@@ -123,9 +124,32 @@ export function uniqueName(label = "org"): string {
   return `${label}-${randomBytes(5).toString("hex")}`;
 }
 
+/**
+ * The harness's default limiter: it admits every request and reports the full limit as remaining. The
+ * suite makes hundreds of requests per org on the default preset's free plan (20 metadata requests per
+ * minute) under clocks that never move, so a counting limiter would throttle tests that are about
+ * something else; every request still runs the whole rate-limit path (effective limits, headers).
+ * test/http/rate-limits.test.ts passes the real memory limiter to test counting and 429s.
+ */
+export const admitEveryRequest: RateLimiter = {
+  async take(request) {
+    return {
+      allowed: true,
+      limit: request.limit,
+      remaining: request.limit,
+      resetAt: new Date(),
+      retryAfterSeconds: 0,
+    };
+  },
+  async health() {
+    return "ok";
+  },
+  async close() {},
+};
+
 /** Clone the run's migrated template into a database of this file's own and build the app on it. */
 export async function createTestContext(
-  options: { clock?: Clock; catalog?: Catalog; stripe?: StripeConfig } = {},
+  options: { clock?: Clock; catalog?: Catalog; stripe?: StripeConfig; rateLimiter?: RateLimiter } = {},
 ): Promise<TestContext> {
   const adminUrl = inject("adminDatabaseUrl");
   const name = `orgplane_t_${inject("runId")}_${randomBytes(4).toString("hex")}`;
@@ -149,6 +173,7 @@ export async function createTestContext(
     identity: createOidcVerifier(identity),
     catalog,
     ...(options.stripe === undefined ? {} : { stripe: options.stripe }),
+    rateLimiter: options.rateLimiter ?? admitEveryRequest,
   });
   const app = createApp({
     services,
@@ -332,6 +357,7 @@ export function createSecondApp(
     prefixes: PREFIXES,
     identity: options.identity ?? createOidcVerifier(t.identity),
     catalog: t.catalog,
+    rateLimiter: admitEveryRequest,
   });
   const app = createApp({
     services,

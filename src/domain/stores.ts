@@ -8,6 +8,7 @@ import type { MailOutboxStore } from "./mail/mail.store.ts";
 import type { MembershipsStore, UsersStore } from "./members/members.store.ts";
 import type { OrgsStore } from "./orgs/orgs.store.ts";
 import type { ProjectsStore } from "./projects/projects.store.ts";
+import type { RateLimitOverridesStore } from "./rate-limits/rate-limits.store.ts";
 import type { QuotaUsageStore, SubscriptionsStore } from "./subscriptions/subscriptions.store.ts";
 
 /** Every store, bound to one connection or one transaction. */
@@ -26,6 +27,7 @@ export type Stores = {
   planVersions: PlanVersionsStore;
   subscriptions: SubscriptionsStore;
   quotaUsage: QuotaUsageStore;
+  rateLimitOverrides: RateLimitOverridesStore;
 };
 
 /**

@@ -11,6 +11,7 @@ import { registerOrganizationRoutes } from "./routes/organizations/index.ts";
 import { registerPlanRoutes } from "./routes/plans/index.ts";
 import { registerProjectRoutes } from "./routes/projects/index.ts";
 import { registerQuotaRoutes } from "./routes/quotas/index.ts";
+import { registerRateLimitRoutes } from "./routes/rate-limits/index.ts";
 import { registerSubscriptionRoutes } from "./routes/subscriptions/index.ts";
 import { documentStripeWebhook } from "./routes/webhooks/receive-stripe-webhook.ts";
 
@@ -68,6 +69,7 @@ export function buildApi(): OpenAPIHono<AppEnv> {
   registerAuditEventRoutes(api);
   registerSubscriptionRoutes(api);
   registerQuotaRoutes(api);
+  registerRateLimitRoutes(api);
   registerPlanRoutes(api);
   registerBillingRoutes(api);
   // Served by app.ts outside the /v1 credential check (Stripe signs instead); listed here for OpenAPI.

@@ -11,6 +11,7 @@ import type { MembersService } from "../domain/members/members.service.ts";
 import type { OrgsService } from "../domain/orgs/orgs.service.ts";
 import type { ProjectsService } from "../domain/projects/projects.service.ts";
 import type { QuotasService } from "../domain/quotas/quotas.service.ts";
+import type { RateLimitsService } from "../domain/rate-limits/rate-limits.service.ts";
 import type { SubscriptionsService } from "../domain/subscriptions/subscriptions.service.ts";
 
 export type Services = {
@@ -27,6 +28,7 @@ export type Services = {
   catalog: CatalogService;
   subscriptions: SubscriptionsService;
   quotas: QuotasService;
+  rateLimits: RateLimitsService;
 };
 
 export type AppEnv = {

@@ -23,6 +23,7 @@ export type ErrorCode =
   | "role_ceiling"
   | "invitation_email_mismatch"
   | "quota_exceeded"
+  | "rate_limited"
   | "not_found"
   | "route_not_found"
   | "method_not_allowed"
@@ -87,6 +88,8 @@ export function codeToStatus(code: ErrorCode): number {
       return 415;
     case "idempotency_key_reused":
       return 422;
+    case "rate_limited":
+      return 429;
     case "internal_error":
       return 500;
     case "billing_provider_error":
@@ -134,6 +137,8 @@ export function codeToTitle(code: ErrorCode): string {
       return "Invitation is for another email address";
     case "quota_exceeded":
       return "Quota exceeded";
+    case "rate_limited":
+      return "Rate limited";
     case "last_owner":
       return "Last owner";
     case "already_member":

@@ -12,6 +12,7 @@ import { createMembershipsStore, createUsersStore } from "./members.store.pg.ts"
 import { createOrgsStore } from "./orgs.store.pg.ts";
 import { createPlanVersionsStore } from "./plan-versions.store.pg.ts";
 import { createProjectsStore } from "./projects.store.pg.ts";
+import { createRateLimitOverridesStore } from "./rate-limit-overrides.store.pg.ts";
 import * as schema from "./schema/index.ts";
 import { createBillingSyncStore } from "./stripe.store.pg.ts";
 import { createQuotaUsageStore, createSubscriptionsStore } from "./subscriptions.store.pg.ts";
@@ -48,6 +49,7 @@ export function createStores(exec: Executor): Stores {
     planVersions: createPlanVersionsStore(exec),
     subscriptions: createSubscriptionsStore(exec),
     quotaUsage: createQuotaUsageStore(exec),
+    rateLimitOverrides: createRateLimitOverridesStore(exec),
   };
 }
 

@@ -693,12 +693,15 @@ function hugeStringCases(op: Operation, body: Schema, caller: Caller, random: Ra
       }
     }
   }
-  cases.push({
-    label: `every string field at ${HUGE_STRING_CHARS} characters at once`,
-    url,
-    options: jsonBody(caller, JSON.stringify(everyString)),
-    expect: { statuses: [400, 413] },
-  });
+  // A body whose only text is a free-form object's keys (rate limits by category) has no string field to fill.
+  if (everyString !== base) {
+    cases.push({
+      label: `every string field at ${HUGE_STRING_CHARS} characters at once`,
+      url,
+      options: jsonBody(caller, JSON.stringify(everyString)),
+      expect: { statuses: [400, 413] },
+    });
+  }
   return cases;
 }
 

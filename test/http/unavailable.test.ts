@@ -9,6 +9,7 @@ import { DEFAULT_PRESET, loadPreset } from "../../src/infra/catalog-file.ts";
 import { type EmbeddedDatabase, startEmbeddedPostgres } from "../../src/infra/embedded-postgres.ts";
 import { createLogger } from "../../src/infra/logger.ts";
 import { createHttpMetrics } from "../../src/infra/metrics.ts";
+import { createMemoryRateLimiter } from "../../src/infra/rate-limiter.memory.ts";
 import { generateKey } from "../../src/lib/api-key-format.ts";
 import { systemClock } from "../../src/lib/clock.ts";
 import { createServices } from "../../src/services.ts";
@@ -31,6 +32,7 @@ function appOn(url: string): { app: ReturnType<typeof createApp>; database: Data
       prefixes: PREFIXES,
       identity: undefined,
       catalog,
+      rateLimiter: createMemoryRateLimiter({ clock: systemClock }),
     }),
     logger: createLogger("silent"),
     metrics: createHttpMetrics({ defaultMetrics: false }),

@@ -113,6 +113,7 @@ export function createAuthenticator(deps: {
         projectId: key.projectId,
         environment: key.environment,
         scopes: key.scopes,
+        rateLimitOverrides: key.rateLimitOverrides,
       };
     },
   };

@@ -69,6 +69,8 @@ export type KeyPrincipal = {
   projectId: string | null;
   environment: KeyEnvironment;
   scopes: Scope[];
+  /** Requests per minute by category: the key's own limits, above every other layer. */
+  rateLimitOverrides: Record<string, number>;
 };
 
 /** A signed-in person (OIDC), before the organization of the request is known. */

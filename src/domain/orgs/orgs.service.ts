@@ -100,11 +100,14 @@ export function createOrgsService(deps: {
     id: string,
     action: string,
     change: (org: Organization, now: Date) => Organization,
+    alsoIn?: (stores: Stores) => Promise<void>,
   ): Promise<Organization> {
     return deps.db.transaction(async (stores) => {
       const before = await load(stores, id, true);
       const now = deps.clock.now();
       const after = change(before, now);
+      // Another change of the same request (rate limits in a PATCH): it commits or fails with this one.
+      await alsoIn?.(stores);
       const changes = diff(before, after);
       if (Object.keys(changes).length === 0) {
         return before;
@@ -234,17 +237,29 @@ export function createOrgsService(deps: {
       return toPage(rows, input.limit);
     },
 
-    update(ctx: RequestContext, id: string, patch: UpdateOrgInput): Promise<Organization> {
-      return mutate(ctx, id, "organization.updated", (org) => {
-        requireNotDeleted(org);
-        const { externalIds, ...fields } = patch;
-        return {
-          ...org,
-          ...fields,
-          externalIds:
-            externalIds === undefined ? org.externalIds : mergeExternalIds(org.externalIds, externalIds),
-        };
-      });
+    /** `alsoIn` runs in the same transaction, with the organization locked. */
+    update(
+      ctx: RequestContext,
+      id: string,
+      patch: UpdateOrgInput,
+      alsoIn?: (stores: Stores) => Promise<void>,
+    ): Promise<Organization> {
+      return mutate(
+        ctx,
+        id,
+        "organization.updated",
+        (org) => {
+          requireNotDeleted(org);
+          const { externalIds, ...fields } = patch;
+          return {
+            ...org,
+            ...fields,
+            externalIds:
+              externalIds === undefined ? org.externalIds : mergeExternalIds(org.externalIds, externalIds),
+          };
+        },
+        alsoIn,
+      );
     },
 
     /** Soft delete: the organization stops authenticating at once; its rows stay for the operator. */

@@ -3,6 +3,7 @@ import { type AccessRule, checkAccess } from "../../domain/auth/access.ts";
 import { AppError, notFound } from "../../lib/errors.ts";
 import { isId } from "../../lib/ids.ts";
 import type { AppEnv } from "../env.ts";
+import { rateLimit } from "./rate-limit.ts";
 
 /**
  * Route-level guard: runs before body validation, so a stranger learns nothing from a 400. A signed-in
@@ -34,7 +35,14 @@ export function access(rule: AccessRule): MiddlewareHandler<AppEnv> {
   };
 }
 
-/** Spread into `createRoute`: the guard, plus the rule published in OpenAPI as `x-orgplane-access`. */
-export function guarded(rule: AccessRule) {
-  return { middleware: [access(rule)], "x-orgplane-access": rule };
+/**
+ * Spread into `createRoute`: the guard, then the rate limit of the route's category (CRUD is `metadata`),
+ * published in OpenAPI as `x-orgplane-access` and `x-orgplane-rate-limit-category`.
+ */
+export function guarded(rule: AccessRule, category = "metadata") {
+  return {
+    middleware: [access(rule), rateLimit(category)],
+    "x-orgplane-access": rule,
+    "x-orgplane-rate-limit-category": category,
+  };
 }

@@ -8,6 +8,7 @@ import {
 } from "../../domain/orgs/orgs.types.ts";
 import type { OrganizationView } from "../../domain/quotas/quotas.service.ts";
 import { BoundedJsonObject, Timestamp } from "./common.ts";
+import { RateLimitChangesBody } from "./rate-limit.ts";
 import {
   PlanSummarySchema,
   QuotaSchema,
@@ -114,6 +115,9 @@ export const UpdateOrganizationBody = z
     registerable: orgFields.registerable.optional(),
     partner_configuration: orgFields.partner_configuration.optional(),
     external_ids: orgFields.external_ids.optional(),
+    rate_limits: RateLimitChangesBody.optional().openapi({
+      description: "Rate-limit overrides, as PATCH …/rate-limits takes them; null removes one",
+    }),
   })
   .openapi("UpdateOrganization", {
     description: "Only the fields present change; null clears a nullable field; metadata is replaced whole.",

@@ -8,6 +8,7 @@ export { operatorKeys } from "./operator-keys.ts";
 export { organizations } from "./organizations.ts";
 export { planVersions } from "./plan-versions.ts";
 export { projects } from "./projects.ts";
+export { rateLimitOverrides } from "./rate-limit-overrides.ts";
 export { stripeEvents } from "./stripe-events.ts";
 export { subscriptions } from "./subscriptions.ts";
 export { users } from "./users.ts";

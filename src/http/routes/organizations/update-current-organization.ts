@@ -30,7 +30,17 @@ const route = createRoute({
 export function registerUpdateCurrentOrganization(api: OpenAPIHono<AppEnv>): void {
   api.openapi(route, async (c) => {
     const orgId = credentialOrgId(c.var.principal);
-    const org = await c.var.services.orgs.update(c.var.ctx, orgId, fromOrganizationBody(c.req.valid("json")));
+    const body = c.req.valid("json");
+    const rateLimits = body.rate_limits;
+    // One transaction: an unknown category or a raise above the plan leaves the organization unchanged too.
+    const org = await c.var.services.orgs.update(
+      c.var.ctx,
+      orgId,
+      fromOrganizationBody(body),
+      rateLimits === undefined
+        ? undefined
+        : (stores) => c.var.services.rateLimits.changeIn(stores, c.var.ctx, orgId, rateLimits),
+    );
     return c.json(toOrganizationResponse(org), 200);
   });
 }

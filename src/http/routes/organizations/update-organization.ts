@@ -32,10 +32,16 @@ const route = createRoute({
 export function registerUpdateOrganization(api: OpenAPIHono<AppEnv>): void {
   api.openapi(route, async (c) => {
     const { org_id } = c.req.valid("param");
+    const body = c.req.valid("json");
+    const rateLimits = body.rate_limits;
+    // One transaction: an unknown category or a raise above the plan leaves the organization unchanged too.
     const org = await c.var.services.orgs.update(
       c.var.ctx,
       org_id,
-      fromOrganizationBody(c.req.valid("json")),
+      fromOrganizationBody(body),
+      rateLimits === undefined
+        ? undefined
+        : (stores) => c.var.services.rateLimits.changeIn(stores, c.var.ctx, org_id, rateLimits),
     );
     return c.json(toOrganizationResponse(org), 200);
   });

@@ -1,0 +1,25 @@
+import type { Config } from "../config.ts";
+import type { RateLimiter } from "../domain/rate-limits/rate-limiter.ts";
+import type { Clock } from "../lib/clock.ts";
+import { createMemoryRateLimiter } from "./rate-limiter.memory.ts";
+import { createRedisRateLimiter } from "./rate-limiter.redis.ts";
+
+/**
+ * The one place that chooses the store: Redis when REDIS_URL is set (every process shares one limit),
+ * otherwise this process's memory. With Redis the clock is the server's TIME, not `clock`: processes'
+ * clocks differ, the server's is one clock for all of them.
+ */
+export function createRateLimiter(
+  config: Pick<Config, "redisUrl" | "rateLimitFailureMode">,
+  clock: Clock,
+  options: { onError?: (error: Error) => void } = {},
+): RateLimiter {
+  if (config.redisUrl === undefined) {
+    return createMemoryRateLimiter({ clock });
+  }
+  return createRedisRateLimiter({
+    redis: config.redisUrl,
+    failureMode: config.rateLimitFailureMode,
+    onError: options.onError,
+  });
+}
