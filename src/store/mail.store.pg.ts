@@ -72,6 +72,9 @@ const RELISTEN_MS = 5000;
  * Wakes the sender when any process commits an enqueue: one pooled connection per process stays in LISTEN.
  * Notifications can be missed while it reconnects, which is why the sender also polls.
  */
+/** A closing connection reports back within milliseconds; this only bounds a broken one. */
+const STOP_WAIT_MS = 2000;
+
 export function createMailWakeSource(pool: pg.Pool, onError: (err: Error) => void): MailWakeSource {
   let client: pg.PoolClient | undefined;
   let stopped = false;
@@ -123,9 +126,23 @@ export function createMailWakeSource(pool: pg.Pool, onError: (err: Error) => voi
     async stop() {
       stopped = true;
       clearTimeout(retryTimer);
-      // Destroyed rather than returned: a pooled connection must not keep listening for the next borrower.
-      client?.release(true);
+      const listening = client;
       client = undefined;
+      if (listening === undefined) {
+        return;
+      }
+      // Destroyed rather than returned: a pooled connection must not keep listening for the next borrower.
+      // Wait until its socket has closed (bounded): the pool no longer counts it, and a database stopped
+      // right after shutdown (the embedded cluster) would otherwise cut it mid-goodbye.
+      const ended = new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, STOP_WAIT_MS);
+        listening.once("end", () => {
+          clearTimeout(timer);
+          resolve();
+        });
+      });
+      listening.release(true);
+      await ended;
     },
   };
 }
