@@ -22,6 +22,7 @@ import { systemClock } from "./lib/clock.ts";
 import { createServices } from "./services.ts";
 import { type Database, openDatabase } from "./store/db.ts";
 import { createMailWakeSource } from "./store/mail.store.pg.ts";
+import { createOrgChangeListener } from "./store/org-changes.pg.ts";
 import { classifyStorageError } from "./store/pg-errors.ts";
 
 /** Idempotency records expire after 24 h; sweeping hourly keeps the table to about a day of keys. */
@@ -129,6 +130,10 @@ async function serveOn(
     catalog,
     stripe: config.stripe,
     rateLimiter,
+    // Authorize caches keys; every process drops an organization's entries when any process changes it.
+    orgChanges: createOrgChangeListener(database.pool, (err) =>
+      logger.warn({ err: { message: err.message } }, "organization change listener connection lost"),
+    ),
   });
   const app = createApp({
     services,
@@ -144,6 +149,9 @@ async function serveOn(
     server.once("listening", resolve);
     server.once("error", reject);
   });
+  // After listening succeeded, so a failed start has no listener connection to close; until it listens,
+  // authorize reads every key.
+  await services.authorize.start();
   const port = (server.address() as AddressInfo).port;
   const url = `http://localhost:${port}`;
   logger.info(
@@ -196,6 +204,7 @@ async function serveOn(
     sweepSubscriptions: () => services.subscriptions.sweep(),
   }).catch(async (err: unknown) => {
     await mailer.stop();
+    await services.authorize.stop();
     await rateLimiter.close();
     server.close();
     throw err;
@@ -224,6 +233,8 @@ async function serveOn(
     await mailer.stop();
     // A sweep in progress finishes its batch while the pool still exists.
     await jobs.stop();
+    // The listener's connection is closed (and awaited) before the pool and the database.
+    await services.authorize.stop();
     await rateLimiter.close();
     await connected.close();
     logger.info("Orgplane stopped");

@@ -3,6 +3,8 @@ import { createKeyUsageTracker } from "./domain/api-keys/key-usage.ts";
 import { createAuditService } from "./domain/audit/audit.service.ts";
 import { createAuthenticator } from "./domain/auth/authenticator.ts";
 import type { IdentityVerifier } from "./domain/auth/identity.ts";
+import { createAuthorizeService } from "./domain/authorize/authorize.service.ts";
+import type { OrgChangeSource } from "./domain/authorize/org-changes.ts";
 import { createBillingService } from "./domain/billing/billing.service.ts";
 import { createStripeWebhooksService } from "./domain/billing/stripe-webhooks.service.ts";
 import { createCatalogService } from "./domain/catalog/catalog.service.ts";
@@ -39,6 +41,8 @@ export function createServices(
     stripe?: StripeConfig;
     /** Counts requests per org and category (memory or Redis, chosen in main.ts). */
     rateLimiter: RateLimiter;
+    /** Organization changes from every process: with it, authorize caches keys (services.authorize.start()). */
+    orgChanges?: OrgChangeSource;
   },
 ): Services {
   const { stores, transactor: db } = database;
@@ -49,6 +53,14 @@ export function createServices(
   const subscriptions = createSubscriptionsService({ db, stores, catalog, clock });
   // Create paths count against the plan inside their own transaction, with the organization locked.
   const quotas = createQuotasService({ stores, subscriptions, clock });
+  const rateLimits = createRateLimitsService({
+    db,
+    stores,
+    subscriptions,
+    catalog,
+    limiter: options.rateLimiter,
+    clock,
+  });
   return {
     orgs: createOrgsService({ db, stores, clock, plans: catalog }),
     apiKeys: createApiKeysService({ db, stores, clock, prefixes, keyUsage, quotas }),
@@ -67,13 +79,14 @@ export function createServices(
     catalog,
     subscriptions,
     quotas,
-    rateLimits: createRateLimitsService({
-      db,
-      stores,
-      subscriptions,
-      catalog,
-      limiter: options.rateLimiter,
+    rateLimits,
+    authorize: createAuthorizeService({
+      keys: stores.apiKeys,
+      rateLimits,
+      keyUsage,
+      prefixes,
       clock,
+      orgChanges: options.orgChanges,
     }),
     billing: createBillingService({
       db,

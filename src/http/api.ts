@@ -3,6 +3,7 @@ import { AppError, type FieldError } from "../lib/errors.ts";
 import type { AppEnv } from "./env.ts";
 import { registerApiKeyRoutes } from "./routes/api-keys/index.ts";
 import { registerAuditEventRoutes } from "./routes/audit-events/index.ts";
+import { registerAuthorize } from "./routes/authorize/authorize.ts";
 import { registerBillingRoutes } from "./routes/billing/index.ts";
 import { registerInvitationRoutes } from "./routes/invitations/index.ts";
 import { registerMeRoutes } from "./routes/me/index.ts";
@@ -70,6 +71,7 @@ export function buildApi(): OpenAPIHono<AppEnv> {
   registerSubscriptionRoutes(api);
   registerQuotaRoutes(api);
   registerRateLimitRoutes(api);
+  registerAuthorize(api);
   registerPlanRoutes(api);
   registerBillingRoutes(api);
   // Served by app.ts outside the /v1 credential check (Stripe signs instead); listed here for OpenAPI.
@@ -88,6 +90,7 @@ export function openApiDocument(api: OpenAPIHono<AppEnv>) {
       { name: "Members", description: "People in an organization and their roles" },
       { name: "Invitations", description: "Asking someone by email to join an organization" },
       { name: "API keys", description: "Organization credentials" },
+      { name: "Authorize", description: "The product's per-request check of an end customer's key" },
       { name: "Projects", description: "The metered child resources of an organization" },
       { name: "Audit", description: "Who changed what" },
       { name: "Subscriptions", description: "The plan an organization is on, its periods, and its quotas" },

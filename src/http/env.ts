@@ -2,6 +2,7 @@ import type { ApiKeysService } from "../domain/api-keys/api-keys.service.ts";
 import type { AuditService } from "../domain/audit/audit.service.ts";
 import type { Authenticator } from "../domain/auth/authenticator.ts";
 import type { Principal, RequestContext } from "../domain/auth/principal.ts";
+import type { AuthorizeService } from "../domain/authorize/authorize.service.ts";
 import type { BillingService } from "../domain/billing/billing.service.ts";
 import type { StripeWebhooksService } from "../domain/billing/stripe-webhooks.service.ts";
 import type { CatalogService } from "../domain/catalog/catalog.service.ts";
@@ -29,6 +30,7 @@ export type Services = {
   subscriptions: SubscriptionsService;
   quotas: QuotasService;
   rateLimits: RateLimitsService;
+  authorize: AuthorizeService;
 };
 
 export type AppEnv = {

@@ -4,6 +4,7 @@ import type { JsonValue } from "../../lib/json.ts";
 import { auditEvent, diffViews } from "../audit/audit-event.ts";
 import type { Principal, RequestContext } from "../auth/principal.ts";
 import type { CatalogService } from "../catalog/catalog.service.ts";
+import type { PlanVersion } from "../catalog/catalog.types.ts";
 import { loadOrg } from "../orgs/orgs.service.ts";
 import type { Stores, Transactor } from "../stores.ts";
 import type { SubscriptionsService } from "../subscriptions/subscriptions.service.ts";
@@ -104,7 +105,7 @@ export function createRateLimitsService(deps: {
   limiter: RateLimiter;
   clock: Clock;
 }) {
-  const cache = new Map<string, { layers: Layers; expiresAt: number }>();
+  const cache = new Map<string, { layers: Layers; plan: PlanVersion; expiresAt: number }>();
 
   // The catalog is loaded once at start; the hot path asks this set, not the catalog.
   const categoryKeys = new Set(deps.catalog.catalog().categories.map((c) => c.key));
@@ -121,18 +122,23 @@ export function createRateLimitsService(deps: {
     return layersOf(plan.definition.rateLimits, orgId, overrides);
   }
 
-  async function cachedLayers(orgId: string): Promise<Layers> {
+  /** The organization's limit layers and its current plan version, trusted for CACHE_TTL_MS. */
+  async function cachedLimits(orgId: string): Promise<{ layers: Layers; plan: PlanVersion }> {
     const now = deps.clock.now().getTime();
     const hit = cache.get(orgId);
     if (hit !== undefined && hit.expiresAt > now) {
-      return hit.layers;
+      return hit;
     }
-    const layers = await readLayers(orgId);
+    const [{ plan }, overrides] = await Promise.all([
+      deps.subscriptions.current(orgId),
+      deps.stores.rateLimitOverrides.listForOrg(orgId),
+    ]);
+    const entry = { layers: layersOf(plan.definition.rateLimits, orgId, overrides), plan };
     if (cache.size >= CACHE_MAX_ORGS) {
       cache.clear();
     }
-    cache.set(orgId, { layers, expiresAt: now + CACHE_TTL_MS });
-    return layers;
+    cache.set(orgId, { ...entry, expiresAt: now + CACHE_TTL_MS });
+    return entry;
   }
 
   async function checkProject(orgId: string, projectId: string): Promise<void> {
@@ -228,6 +234,43 @@ export function createRateLimitsService(deps: {
     cache.delete(orgId);
   }
 
+  /**
+   * Count `cost` requests of `category` against the organization's bucket of that category (one bucket
+   * per org and category, shared by the API middleware and `POST /v1/authorize`), at the most specific
+   * limit: key > project > org > plan. Undefined when the catalog or the plan does not limit `category`.
+   */
+  async function takeFor(
+    subject: { orgId: string; projectId: string | null; keyOverrides: Record<string, number> | undefined },
+    category: string,
+    cost: number,
+  ): Promise<RateLimitOutcome | undefined> {
+    if (!categoryKeys.has(category)) {
+      return undefined;
+    }
+    const { layers } = await cachedLimits(subject.orgId);
+    const effective = resolve(category, layers, subject.projectId, subject.keyOverrides);
+    if (effective === undefined) {
+      return undefined;
+    }
+    const decision = await deps.limiter.take({
+      key: `${subject.orgId}:${category}`,
+      limit: effective.requestsPerMinute,
+      windowSeconds: WINDOW_SECONDS,
+      cost,
+    });
+    const resetSeconds = Math.max(
+      0,
+      Math.ceil((decision.resetAt.getTime() - deps.clock.now().getTime()) / 1000),
+    );
+    return {
+      category,
+      limit: effective.requestsPerMinute,
+      windowSeconds: WINDOW_SECONDS,
+      decision,
+      resetSeconds,
+    };
+  }
+
   return {
     list,
 
@@ -249,6 +292,24 @@ export function createRateLimitsService(deps: {
       return list(orgId, projectId);
     },
 
+    /** Drop the cached limits and plan of `orgId` (it changed in another process). */
+    forgetOrg: (orgId: string): void => {
+      cache.delete(orgId);
+    },
+
+    /** Drop every cached limit and plan. */
+    forgetAll: (): void => cache.clear(),
+
+    /** Whether the catalog names `category` (the hot path asks this set, not the catalog). */
+    hasCategory: (category: string): boolean => categoryKeys.has(category),
+
+    /** The organization's current plan version, from the same one-second cache as its limits. */
+    async currentPlan(orgId: string): Promise<PlanVersion> {
+      return (await cachedLimits(orgId)).plan;
+    },
+
+    takeFor,
+
     /**
      * Count one request of `category` against the principal's organization. Undefined when nothing
      * limits it: the operator, a user outside any organization, or a category the catalog or plan lacks.
@@ -257,32 +318,15 @@ export function createRateLimitsService(deps: {
       if (principal.kind === "operator" || principal.kind === "user") {
         return undefined;
       }
-      if (!categoryKeys.has(category)) {
-        return undefined;
-      }
-      const layers = await cachedLayers(principal.orgId);
-      const keyOverrides = principal.kind === "api_key" ? principal.rateLimitOverrides : undefined;
-      const effective = resolve(category, layers, principal.projectId, keyOverrides);
-      if (effective === undefined) {
-        return undefined;
-      }
-      const decision = await deps.limiter.take({
-        key: `${principal.orgId}:${category}`,
-        limit: effective.requestsPerMinute,
-        windowSeconds: WINDOW_SECONDS,
-        cost: 1,
-      });
-      const resetSeconds = Math.max(
-        0,
-        Math.ceil((decision.resetAt.getTime() - deps.clock.now().getTime()) / 1000),
-      );
-      return {
+      return takeFor(
+        {
+          orgId: principal.orgId,
+          projectId: principal.projectId,
+          keyOverrides: principal.kind === "api_key" ? principal.rateLimitOverrides : undefined,
+        },
         category,
-        limit: effective.requestsPerMinute,
-        windowSeconds: WINDOW_SECONDS,
-        decision,
-        resetSeconds,
-      };
+        1,
+      );
     },
   };
 }
