@@ -2,6 +2,7 @@ import { and, asc, desc, eq, inArray, lte, sql } from "drizzle-orm";
 import type pg from "pg";
 import type { MailOutboxStore, MailWakeSource } from "../domain/mail/mail.store.ts";
 import type { Executor } from "./db.ts";
+import { listenOnChannel } from "./pg-listener.ts";
 import { mailOutbox } from "./schema/mail-outbox.ts";
 
 /** The NOTIFY channel an enqueue signals on; PostgreSQL delivers it to listeners only when the transaction commits. */
@@ -72,77 +73,11 @@ const RELISTEN_MS = 5000;
  * Wakes the sender when any process commits an enqueue: one pooled connection per process stays in LISTEN.
  * Notifications can be missed while it reconnects, which is why the sender also polls.
  */
-/** A closing connection reports back within milliseconds; this only bounds a broken one. */
-const STOP_WAIT_MS = 2000;
-
 export function createMailWakeSource(pool: pg.Pool, onError: (err: Error) => void): MailWakeSource {
-  let client: pg.PoolClient | undefined;
-  let stopped = false;
-  let retryTimer: NodeJS.Timeout | undefined;
-
-  function scheduleRetry(onWake: () => void): void {
-    if (stopped) {
-      return;
-    }
-    retryTimer = setTimeout(() => void connect(onWake), RELISTEN_MS);
-    retryTimer.unref();
-  }
-
-  async function connect(onWake: () => void): Promise<void> {
-    let c: pg.PoolClient | undefined;
-    try {
-      c = await pool.connect();
-      const listening = c;
-      listening.on("notification", (msg) => {
-        if (msg.channel === MAIL_CHANNEL) {
-          onWake();
-        }
-      });
-      listening.on("error", (err) => {
-        onError(err);
-        if (client === listening) {
-          client = undefined;
-          listening.release(err);
-          scheduleRetry(onWake);
-        }
-      });
-      await listening.query(`listen ${MAIL_CHANNEL}`);
-      if (stopped) {
-        listening.release(true);
-        return;
-      }
-      client = listening;
-      // Whatever was enqueued while nobody listened is due now.
-      onWake();
-    } catch (err) {
-      onError(err instanceof Error ? err : new Error(String(err)));
-      c?.release(true);
-      scheduleRetry(onWake);
-    }
-  }
-
+  const listener = listenOnChannel(pool, MAIL_CHANNEL, { retryMs: RELISTEN_MS, onError });
   return {
-    start: (onWake) => connect(onWake),
-    async stop() {
-      stopped = true;
-      clearTimeout(retryTimer);
-      const listening = client;
-      client = undefined;
-      if (listening === undefined) {
-        return;
-      }
-      // Destroyed rather than returned: a pooled connection must not keep listening for the next borrower.
-      // Wait until its socket has closed (bounded): the pool no longer counts it, and a database stopped
-      // right after shutdown (the embedded cluster) would otherwise cut it mid-goodbye.
-      const ended = new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, STOP_WAIT_MS);
-        listening.once("end", () => {
-          clearTimeout(timer);
-          resolve();
-        });
-      });
-      listening.release(true);
-      await ended;
-    },
+    // Whatever was enqueued while nobody listened is due as soon as the listener is back.
+    start: (onWake) => listener.start({ notified: onWake, connected: onWake, disconnected: () => {} }),
+    stop: () => listener.stop(),
   };
 }
