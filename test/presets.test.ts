@@ -1,13 +1,13 @@
-import { randomBytes } from "node:crypto";
-import { chmod, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { DEFAULT_PRESET, loadPreset, PRESETS, type PresetName } from "../src/infra/catalog-file.ts";
+import { createFreshDatabase, reachableTempDir } from "./fresh.ts";
 import { createTestContext, expectStatus } from "./harness.ts";
 import { api, killRunning, spawnNode, stop, waitForExit, waitReady } from "./process.ts";
-import { freePort, withDatabase } from "./util.ts";
+import { freePort } from "./util.ts";
 
 /** What each preset promises about its platform's organization model. */
 const EXPECTED: Record<
@@ -41,12 +41,7 @@ const EXPECTED: Record<
 };
 
 const tempDirs: string[] = [];
-async function tempDir(label: string): Promise<string> {
-  const dir = await mkdtemp(join(tmpdir(), `orgplane-${label}-`));
-  tempDirs.push(dir);
-  await chmod(dir, 0o755);
-  return dir;
-}
+const tempDir = (label: string) => reachableTempDir(label, tempDirs);
 
 afterAll(async () => {
   await killRunning();
@@ -129,11 +124,9 @@ describe("start-up with a preset or a catalog file", () => {
   });
 
   async function freshDatabase(): Promise<string> {
-    // The run's prefix: global teardown drops it even if this file's own cleanup never runs.
-    const name = `orgplane_t_${inject("runId")}_preset_${randomBytes(4).toString("hex")}`;
-    await admin.query(`create database ${name}`);
+    const { name, url } = await createFreshDatabase(admin, "preset");
     databases.push(name);
-    return withDatabase(inject("adminDatabaseUrl"), name);
+    return url;
   }
 
   /** Boot a real server, read the plans with the operator key it wrote, stop it. */

@@ -1,11 +1,10 @@
-import { randomBytes } from "node:crypto";
-import { chmod, mkdtemp, readFile, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { readFile, rm } from "node:fs/promises";
 import { join } from "node:path";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
+import { createFreshDatabase, reachableTempDir } from "./fresh.ts";
 import { api, killRunning, type Proc, startServer, stop, waitReady } from "./process.ts";
-import { freePort, withDatabase } from "./util.ts";
+import { freePort } from "./util.ts";
 
 /**
  * Two real server processes on one PostgreSQL: a key revoked through one is refused by the other on its very
@@ -18,20 +17,12 @@ let databaseUrl: string;
 const dirs: string[] = [];
 const servers: Proc[] = [];
 
-async function dataDir(label: string): Promise<string> {
-  const dir = await mkdtemp(join(tmpdir(), `orgplane-${label}-`));
-  dirs.push(dir);
-  await chmod(dir, 0o755);
-  return dir;
-}
+const dataDir = (label: string) => reachableTempDir(label, dirs);
 
 beforeAll(async () => {
   admin = new pg.Client({ connectionString: inject("adminDatabaseUrl") });
   await admin.connect();
-  // The run's prefix: global teardown drops it even if this file's own cleanup never runs.
-  databaseName = `orgplane_t_${inject("runId")}_revoke_${randomBytes(4).toString("hex")}`;
-  await admin.query(`create database ${databaseName}`);
-  databaseUrl = withDatabase(inject("adminDatabaseUrl"), databaseName);
+  ({ name: databaseName, url: databaseUrl } = await createFreshDatabase(admin, "revoke"));
 });
 
 afterAll(async () => {

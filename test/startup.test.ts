@@ -1,11 +1,11 @@
-import { randomBytes } from "node:crypto";
 import { existsSync } from "node:fs";
-import { chmod, mkdir, mkdtemp, readFile, rm, stat } from "node:fs/promises";
+import { mkdir, readFile, rm, stat } from "node:fs/promises";
 import { request as httpRequest } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
+import { createFreshDatabase, reachableTempDir } from "./fresh.ts";
 import {
   api,
   cli,
@@ -17,7 +17,7 @@ import {
   waitForExit,
   waitReady,
 } from "./process.ts";
-import { freePort, withDatabase } from "./util.ts";
+import { freePort } from "./util.ts";
 
 /**
  * Real processes, as an operator runs them: `node src/main.ts` (what `npm start` runs) and the `orgplane` CLI,
@@ -44,13 +44,7 @@ async function refusesConnections(port: number): Promise<boolean> {
   return false;
 }
 
-async function tempDir(label: string): Promise<string> {
-  const dir = await mkdtemp(join(tmpdir(), `orgplane-${label}-`));
-  tempDirs.push(dir);
-  // mkdtemp makes it 0700; as root, the embedded PostgreSQL runs as `postgres`, which must reach it.
-  await chmod(dir, 0o755);
-  return dir;
-}
+const tempDir = (label: string) => reachableTempDir(label, tempDirs);
 
 function reportTiming(label: string, ms: number): void {
   process.stderr.write(`startup timing: ${label}: /readyz 200 after ${Math.round(ms)} ms\n`);
@@ -220,10 +214,7 @@ describe("two processes starting together on one fresh external database", () =>
   beforeAll(async () => {
     admin = new pg.Client({ connectionString: inject("adminDatabaseUrl") });
     await admin.connect();
-    // The run's prefix: global teardown drops it even if this file's own cleanup never runs.
-    databaseName = `orgplane_t_${inject("runId")}_start_${randomBytes(4).toString("hex")}`;
-    await admin.query(`create database ${databaseName}`);
-    databaseUrl = withDatabase(inject("adminDatabaseUrl"), databaseName);
+    ({ name: databaseName, url: databaseUrl } = await createFreshDatabase(admin, "start"));
   });
   afterAll(async () => {
     await admin.query(`drop database if exists ${databaseName} with (force)`);
