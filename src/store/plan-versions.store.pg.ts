@@ -7,7 +7,7 @@ import { planVersions } from "./schema/plan-versions.ts";
 
 type Row = typeof planVersions.$inferSelect;
 
-function toPlanVersion(row: Row): PlanVersion {
+export function toPlanVersion(row: Row): PlanVersion {
   return {
     id: row.id,
     key: row.key,

@@ -1,23 +1,11 @@
 import { and, eq, ne, sql } from "drizzle-orm";
 import type { BillingSyncStore } from "../domain/billing/billing.types.ts";
-import type { PlanVersion } from "../domain/catalog/catalog.types.ts";
 import type { Executor } from "./db.ts";
+import { toPlanVersion } from "./plan-versions.store.pg.ts";
 import { organizations } from "./schema/organizations.ts";
 import { planVersions } from "./schema/plan-versions.ts";
 import { stripeEvents } from "./schema/stripe-events.ts";
 import { subscriptions } from "./schema/subscriptions.ts";
-
-function toPlanVersion(row: typeof planVersions.$inferSelect): PlanVersion {
-  return {
-    id: row.id,
-    key: row.key,
-    version: row.version,
-    definition: row.definition,
-    contentHash: row.contentHash,
-    isCurrent: row.isCurrent,
-    createdAt: row.createdAt,
-  };
-}
 
 /** The Stripe sync's narrow access to subscriptions, organizations' customer links, plans and processed events. */
 export function createBillingSyncStore(db: Executor): BillingSyncStore {
@@ -81,14 +69,6 @@ export function createBillingSyncStore(db: Executor): BillingSyncStore {
           ),
         )
         .limit(1);
-      return row === undefined ? undefined : toPlanVersion(row);
-    },
-
-    async findCurrentPlan(key) {
-      const [row] = await db
-        .select()
-        .from(planVersions)
-        .where(and(eq(planVersions.key, key), eq(planVersions.isCurrent, true)));
       return row === undefined ? undefined : toPlanVersion(row);
     },
   };

@@ -19,7 +19,7 @@ function notConfigured(): AppError {
 /** Outbound billing: the organization's Stripe customer (created on first need), checkout and portal links. */
 export function createBillingService(deps: {
   db: Transactor;
-  stores: Pick<Stores, "orgs" | "billing">;
+  stores: Pick<Stores, "orgs" | "billing" | "planVersions">;
   clock: Clock;
   /** undefined: no provider configured, and every call answers 409. */
   provider: BillingProvider | undefined;
@@ -92,7 +92,7 @@ export function createBillingService(deps: {
       if (provider === undefined) {
         throw notConfigured();
       }
-      const plan = await deps.stores.billing.findCurrentPlan(input.plan);
+      const plan = await deps.stores.planVersions.findCurrentByKey(input.plan);
       const priceId = plan?.definition.stripePriceId ?? null;
       if (plan === undefined || priceId === null) {
         const message = `no plan ${quoteId(input.plan)} with a Stripe price in the catalog`;

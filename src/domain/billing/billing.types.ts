@@ -113,5 +113,4 @@ export type BillingSyncStore = {
   updateSubscription(subscription: Subscription): Promise<void>;
   /** The current plan version whose definition names this Stripe price. */
   findPlanByStripePrice(priceId: string): Promise<PlanVersion | undefined>;
-  findCurrentPlan(key: string): Promise<PlanVersion | undefined>;
 };

@@ -23,7 +23,7 @@ type InvoiceData = Extract<
   { kind: "invoice_created" | "invoice_paid" | "invoice_payment_failed" }
 >;
 type CheckoutData = Extract<ProviderEventData, { kind: "checkout_completed" }>;
-type TxStores = Pick<Stores, "orgs" | "audit" | "billing">;
+type TxStores = Pick<Stores, "orgs" | "audit" | "billing" | "planVersions">;
 
 export const PAYMENT_FAILED_REASON = "payment_failed";
 const PROVIDER_PAUSED_REASON = "paused_by_provider";
@@ -241,7 +241,7 @@ export function createStripeWebhooksService(deps: StripeWebhooksDeps) {
       const fallback =
         deps.fallbackPlanKey === undefined
           ? undefined
-          : await stores.billing.findCurrentPlan(deps.fallbackPlanKey);
+          : await stores.planVersions.findCurrentByKey(deps.fallbackPlanKey);
       const canceled: Subscription = {
         ...current,
         status: "canceled",
