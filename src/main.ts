@@ -1,11 +1,11 @@
 import { existsSync } from "node:fs";
+import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { join } from "node:path";
-import { serve } from "@hono/node-server";
 import { prepareDatabase } from "./bootstrap.ts";
 import { type Config, ConfigError, loadConfig } from "./config.ts";
 import type { Catalog } from "./domain/catalog/catalog.types.ts";
-import { createApp } from "./http/app.ts";
+import { type AppDeps, createApp, createRequestListener } from "./http/app.ts";
 import { CatalogError, loadConfiguredCatalog } from "./infra/catalog-file.ts";
 import {
   type EmbeddedDatabase,
@@ -13,11 +13,11 @@ import {
   startEmbeddedPostgres,
 } from "./infra/embedded-postgres.ts";
 import { startJobs } from "./infra/jobs.ts";
-import { createLogger, type Logger } from "./infra/logger.ts";
+import { createBoundedWarning, createLogger, type Logger } from "./infra/logger.ts";
 import { createMailer, createSmtpTransport, logOnlyTransport } from "./infra/mailer.ts";
 import { createHttpMetrics } from "./infra/metrics.ts";
 import { createOidcVerifier } from "./infra/oidc.ts";
-import { createRateLimiter } from "./infra/rate-limiter.ts";
+import { createRateLimiter, rateLimiterStatus } from "./infra/rate-limiter.ts";
 import { systemClock } from "./lib/clock.ts";
 import { createServices } from "./services.ts";
 import { type Database, openDatabase } from "./store/db.ts";
@@ -119,8 +119,10 @@ async function serveOn(
 
   const prefixes = { orgKeyPrefix: config.keyPrefix, operatorKeyPrefix: config.operatorKeyPrefix };
   // Redis when REDIS_URL is set (one limit shared by every process), else this process's memory.
+  // While Redis is down every decision fails: a line every few seconds, with the count left out.
+  const limiterWarning = createBoundedWarning(logger, "rate limiter store error");
   const rateLimiter = createRateLimiter(config, systemClock, {
-    onError: (err) => logger.warn({ err: { message: err.message } }, "rate limiter store error"),
+    onError: (err) => limiterWarning({ err: { message: err.message } }),
   });
   const services = createServices(database, {
     clock: systemClock,
@@ -130,24 +132,30 @@ async function serveOn(
     catalog,
     stripe: config.stripe,
     rateLimiter,
+    onBackgroundError: (err) =>
+      logger.warn(
+        { err: { message: err instanceof Error ? err.message : String(err) } },
+        "spending alert check failed",
+      ),
     // Authorize caches keys; every process drops an organization's entries when any process changes it.
     orgChanges: createOrgChangeListener(database.pool, (err) =>
       logger.warn({ err: { message: err.message } }, "organization change listener connection lost"),
     ),
   });
-  const app = createApp({
+  const appDeps: AppDeps = {
     services,
     logger,
     metrics: createHttpMetrics({ defaultMetrics: true }),
     ping: () => database.ping(1000),
+    rateLimiterStatus: rateLimiterStatus(config, rateLimiter),
     classifyError: classifyStorageError,
     trustProxy: config.trustProxy,
-  });
-
-  const server = serve({ fetch: app.fetch, port: config.port, hostname: config.host });
+  };
+  const server = createServer(createRequestListener(createApp(appDeps), appDeps));
   await new Promise<void>((resolve, reject) => {
     server.once("listening", resolve);
     server.once("error", reject);
+    server.listen(config.port, config.host);
   });
   // After listening succeeded, so a failed start has no listener connection to close; until it listens,
   // authorize reads every key.
@@ -202,6 +210,8 @@ async function serveOn(
     databaseUrl: connected.url,
     logger,
     sweepSubscriptions: () => services.subscriptions.sweep(),
+    sweepCredits: () => services.credits.sweep(),
+    alerts: services.alerts,
   }).catch(async (err: unknown) => {
     await mailer.stop();
     await services.authorize.stop();

@@ -1,3 +1,4 @@
+import { createAlertsService } from "./domain/alerts/alerts.service.ts";
 import { createApiKeysService, type KeyPrefixes } from "./domain/api-keys/api-keys.service.ts";
 import { createKeyUsageTracker } from "./domain/api-keys/key-usage.ts";
 import { createAuditService } from "./domain/audit/audit.service.ts";
@@ -9,6 +10,7 @@ import { createBillingService } from "./domain/billing/billing.service.ts";
 import { createStripeWebhooksService } from "./domain/billing/stripe-webhooks.service.ts";
 import { createCatalogService } from "./domain/catalog/catalog.service.ts";
 import type { Catalog } from "./domain/catalog/catalog.types.ts";
+import { createCreditsService } from "./domain/credits/credits.service.ts";
 import { createIdempotencyService } from "./domain/idempotency/idempotency.service.ts";
 import { createInvitationsService } from "./domain/invitations/invitations.service.ts";
 import { createMembersService } from "./domain/members/members.service.ts";
@@ -17,6 +19,7 @@ import { createProjectsService } from "./domain/projects/projects.service.ts";
 import { createQuotasService } from "./domain/quotas/quotas.service.ts";
 import type { RateLimiter } from "./domain/rate-limits/rate-limiter.ts";
 import { createRateLimitsService } from "./domain/rate-limits/rate-limits.service.ts";
+import { createSpendingLimitsService } from "./domain/spending-limits/spending-limits.service.ts";
 import { createSubscriptionsService } from "./domain/subscriptions/subscriptions.service.ts";
 import type { Services } from "./http/env.ts";
 import { createStripeProvider, createStripeWebhookVerifier, type StripeConfig } from "./infra/stripe.ts";
@@ -43,6 +46,8 @@ export function createServices(
     rateLimiter: RateLimiter;
     /** Organization changes from every process: with it, authorize caches keys (services.authorize.start()). */
     orgChanges?: OrgChangeSource;
+    /** Told of failures of work that follows an answered request (an alert check after a debit). */
+    onBackgroundError?: (err: unknown) => void;
   },
 ): Services {
   const { stores, transactor: db } = database;
@@ -60,6 +65,29 @@ export function createServices(
     catalog,
     limiter: options.rateLimiter,
     clock,
+  });
+  // Alerts: recorded once per org, type and period; delivered by a pg-boss job (startJobs sets the dispatcher).
+  const alerts = createAlertsService({
+    db,
+    stores,
+    subscriptions,
+    clock,
+    publicUrl: (options.publicUrl ?? DEFAULT_PUBLIC_URL).replace(/\/+$/, ""),
+  });
+  const spendingLimits = createSpendingLimitsService({ db, stores, subscriptions, alerts, clock });
+  const credits = createCreditsService({
+    db,
+    stores,
+    subscriptions,
+    catalog,
+    clock,
+    // A new credit period: the `usage_reset` alert, once per org and period (the alerts table's unique key).
+    onPeriodReset: async (orgId, period) => {
+      await alerts.fire(orgId, "usage_reset", period.start, {
+        period_start: period.start.toISOString(),
+        period_end: period.end.toISOString(),
+      });
+    },
   });
   return {
     orgs: createOrgsService({ db, stores, clock, plans: catalog }),
@@ -80,10 +108,14 @@ export function createServices(
     subscriptions,
     quotas,
     rateLimits,
+    credits,
     authorize: createAuthorizeService({
       keys: stores.apiKeys,
       rateLimits,
       keyUsage,
+      credits,
+      spending: spendingLimits,
+      ...(options.onBackgroundError === undefined ? {} : { onAlertCheckError: options.onBackgroundError }),
       prefixes,
       clock,
       orgChanges: options.orgChanges,
@@ -100,5 +132,7 @@ export function createServices(
       fallbackPlanKey: options.catalog.fallbackPlan,
       verifier: createStripeWebhookVerifier(options.stripe),
     }),
+    spendingLimits,
+    alerts,
   };
 }

@@ -126,13 +126,13 @@ describe("POST /v1/authorize on two server processes sharing one database", () =
       for (const port of [portA, portB]) {
         expect((await authorize(port, key)).allowed).toBe(true);
       }
-      // 1,000 calls through 20 concurrent workers (10 per process) on kept-alive connections.
-      const logged = servers.map((p) => p.output().length);
+      // 1,000 calls through 100 concurrent workers (50 per process) on kept-alive connections: the burst
+      // should end within GCRA's 600 ms emission interval, so no refilled request can be admitted.
       const decisions: Record<string, unknown>[] = [];
       let next = 0;
       const started = performance.now();
       await Promise.all(
-        Array.from({ length: 20 }, async (_, worker) => {
+        Array.from({ length: 100 }, async (_, worker) => {
           while (next < 1000) {
             next += 1;
             decisions.push(await authorize(worker % 2 === 0 ? portA : portB, key, "search"));
@@ -142,11 +142,9 @@ describe("POST /v1/authorize on two server processes sharing one database", () =
       const burstMs = performance.now() - started;
       expect(decisions).toHaveLength(1000);
       // A Redis call slower than the limiter's 50 ms budget is answered by RATE_LIMIT_FAILURE_MODE (closed:
-      // refused) and may still count on the server (docs/rate-limits.md); on a loaded 2-core machine a few
-      // happen. Each process logs them, so the test knows how many there were.
-      const timeouts = servers
-        .map((p, i) => p.output().slice(logged[i]).split("rate limiter store error").length - 1)
-        .reduce((a, b) => a + b, 0);
+      // refused as rate_limiter_unavailable) and may still count on the server (docs/rate-limits.md); on a
+      // loaded 2-core machine a few happen, and the answers say how many.
+      const timeouts = decisions.filter((d) => d.reason === "rate_limiter_unavailable").length;
       const allowed = decisions.filter((d) => d.allowed === true);
       const remaining = allowed
         .map((d) => (d.limit as { remaining: number }).remaining)
@@ -160,6 +158,7 @@ describe("POST /v1/authorize on two server processes sharing one database", () =
       // No slot is ever given twice across the two processes: the Lua script decides atomically.
       expect(new Set(nonZero).size, context).toBe(nonZero.length);
       expect(zeros, context).toBeLessThanOrEqual(1 + refills);
+      process.stderr.write(`authorize exactness: ${context}, ${allowed.length} allowed\n`);
       if (timeouts === 0) {
         // Exactly the 100 of the full bucket, each once: 99 left, 98 left, … 0 left.
         expect(nonZero, context).toEqual(Array.from({ length: 99 }, (_, i) => 99 - i));
@@ -174,7 +173,11 @@ describe("POST /v1/authorize on two server processes sharing one database", () =
         expect(allowed.length, context).toBeGreaterThanOrEqual(100 - timeouts);
         expect(allowed.length, context).toBeLessThanOrEqual(100 + refills);
       }
-      expect(decisions.filter((d) => d.allowed !== true && d.reason !== "rate_limited")).toEqual([]);
+      expect(
+        decisions.filter(
+          (d) => d.allowed !== true && d.reason !== "rate_limited" && d.reason !== "rate_limiter_unavailable",
+        ),
+      ).toEqual([]);
     },
     60_000,
   );

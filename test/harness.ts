@@ -180,6 +180,7 @@ export async function createTestContext(
     logger: createLogger("trace", logWatch.destination),
     metrics: createHttpMetrics({ defaultMetrics: false }),
     ping: () => database.ping(1000),
+    rateLimiterStatus: async () => ({ store: "memory", status: "ok", failureMode: null }),
     classifyError: classifyStorageError,
     trustProxy: false,
   });
@@ -364,6 +365,7 @@ export function createSecondApp(
     logger: createLogger("silent"),
     metrics: createHttpMetrics({ defaultMetrics: false }),
     ping: () => database.ping(1000),
+    rateLimiterStatus: async () => ({ store: "memory", status: "ok", failureMode: null }),
     classifyError: classifyStorageError,
     trustProxy: false,
   });

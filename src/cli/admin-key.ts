@@ -86,7 +86,7 @@ export function adminKeyCommand(): Command {
 
   command
     .command("revoke")
-    .description("revoke an operator key at once")
+    .description("revoke an operator key; running servers refuse it within a second")
     .argument("<id>", "the key's id (opk_…)")
     .action((id: string) =>
       withDatabase(async ({ config, database }) => {

@@ -1,7 +1,9 @@
+import type { AlertsStore } from "./alerts/alerts.store.ts";
 import type { ApiKeysStore, OperatorKeysStore } from "./api-keys/api-keys.store.ts";
 import type { AuditStore } from "./audit/audit.store.ts";
 import type { BillingSyncStore } from "./billing/billing.types.ts";
 import type { PlanVersionsStore } from "./catalog/catalog.store.ts";
+import type { CreditsStore } from "./credits/credits.store.ts";
 import type { IdempotencyStore } from "./idempotency/idempotency.store.ts";
 import type { InvitationsStore } from "./invitations/invitations.store.ts";
 import type { MailOutboxStore } from "./mail/mail.store.ts";
@@ -9,6 +11,7 @@ import type { MembershipsStore, UsersStore } from "./members/members.store.ts";
 import type { OrgsStore } from "./orgs/orgs.store.ts";
 import type { ProjectsStore } from "./projects/projects.store.ts";
 import type { RateLimitOverridesStore } from "./rate-limits/rate-limits.store.ts";
+import type { SpendingLimitsStore } from "./spending-limits/spending-limits.store.ts";
 import type { QuotaUsageStore, SubscriptionsStore } from "./subscriptions/subscriptions.store.ts";
 
 /** Every store, bound to one connection or one transaction. */
@@ -28,6 +31,9 @@ export type Stores = {
   subscriptions: SubscriptionsStore;
   quotaUsage: QuotaUsageStore;
   rateLimitOverrides: RateLimitOverridesStore;
+  spendingLimits: SpendingLimitsStore;
+  alerts: AlertsStore;
+  credits: CreditsStore;
 };
 
 /**

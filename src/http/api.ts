@@ -1,10 +1,10 @@
 import { OpenAPIHono } from "@hono/zod-openapi";
-import { AppError, type FieldError } from "../lib/errors.ts";
 import type { AppEnv } from "./env.ts";
 import { registerApiKeyRoutes } from "./routes/api-keys/index.ts";
 import { registerAuditEventRoutes } from "./routes/audit-events/index.ts";
 import { registerAuthorize } from "./routes/authorize/authorize.ts";
 import { registerBillingRoutes } from "./routes/billing/index.ts";
+import { registerCreditRoutes } from "./routes/credits/index.ts";
 import { registerInvitationRoutes } from "./routes/invitations/index.ts";
 import { registerMeRoutes } from "./routes/me/index.ts";
 import { registerMemberRoutes } from "./routes/members/index.ts";
@@ -13,8 +13,10 @@ import { registerPlanRoutes } from "./routes/plans/index.ts";
 import { registerProjectRoutes } from "./routes/projects/index.ts";
 import { registerQuotaRoutes } from "./routes/quotas/index.ts";
 import { registerRateLimitRoutes } from "./routes/rate-limits/index.ts";
+import { registerSpendingLimitRoutes } from "./routes/spending-limits/index.ts";
 import { registerSubscriptionRoutes } from "./routes/subscriptions/index.ts";
 import { documentStripeWebhook } from "./routes/webhooks/receive-stripe-webhook.ts";
+import { validationFailed } from "./validation.ts";
 
 export const API_INFO = {
   title: "Orgplane API",
@@ -24,28 +26,12 @@ export const API_INFO = {
     "Errors are RFC 9457 problem documents with a stable `code`.",
 };
 
-type Issue = { path: PropertyKey[]; message: string };
-
-function toFieldErrors(target: string, issues: readonly Issue[]): FieldError[] {
-  return issues.slice(0, 50).map((issue) => {
-    const path = issue.path.map(String).join(".");
-    const prefix = target === "json" ? "" : `${target === "param" ? "path" : target}.`;
-    return { path: `${prefix}${path}`, message: issue.message };
-  });
-}
-
 /** Every /v1 route, with OpenAPI metadata and zod validation. Middleware and services come from app.ts. */
 export function buildApi(): OpenAPIHono<AppEnv> {
   const api = new OpenAPIHono<AppEnv>({
     defaultHook: (result) => {
       if (!result.success) {
-        const errors = toFieldErrors(result.target, result.error.issues);
-        const first = errors[0];
-        throw new AppError(
-          "validation_failed",
-          first ? `${first.path || "body"}: ${first.message}` : "The request is invalid",
-          { errors },
-        );
+        throw validationFailed(result.target, result.error.issues);
       }
     },
   });
@@ -74,6 +60,8 @@ export function buildApi(): OpenAPIHono<AppEnv> {
   registerAuthorize(api);
   registerPlanRoutes(api);
   registerBillingRoutes(api);
+  registerCreditRoutes(api);
+  registerSpendingLimitRoutes(api);
   // Served by app.ts outside the /v1 credential check (Stripe signs instead); listed here for OpenAPI.
   documentStripeWebhook(api);
   return api;
@@ -96,6 +84,7 @@ export function openApiDocument(api: OpenAPIHono<AppEnv>) {
       { name: "Subscriptions", description: "The plan an organization is on, its periods, and its quotas" },
       { name: "Plans", description: "The catalog: what organizations can subscribe to" },
       { name: "Billing", description: "Stripe: checkout and portal links, and Stripe's webhook" },
+      { name: "Credits", description: "The credit ledger: balance, grants, debits, adjustments, periods" },
     ],
   });
 }

@@ -1,3 +1,4 @@
+import type { AlertsService } from "../domain/alerts/alerts.service.ts";
 import type { ApiKeysService } from "../domain/api-keys/api-keys.service.ts";
 import type { AuditService } from "../domain/audit/audit.service.ts";
 import type { Authenticator } from "../domain/auth/authenticator.ts";
@@ -6,6 +7,7 @@ import type { AuthorizeService } from "../domain/authorize/authorize.service.ts"
 import type { BillingService } from "../domain/billing/billing.service.ts";
 import type { StripeWebhooksService } from "../domain/billing/stripe-webhooks.service.ts";
 import type { CatalogService } from "../domain/catalog/catalog.service.ts";
+import type { CreditsService } from "../domain/credits/credits.service.ts";
 import type { IdempotencyService } from "../domain/idempotency/idempotency.service.ts";
 import type { InvitationsService } from "../domain/invitations/invitations.service.ts";
 import type { MembersService } from "../domain/members/members.service.ts";
@@ -13,6 +15,7 @@ import type { OrgsService } from "../domain/orgs/orgs.service.ts";
 import type { ProjectsService } from "../domain/projects/projects.service.ts";
 import type { QuotasService } from "../domain/quotas/quotas.service.ts";
 import type { RateLimitsService } from "../domain/rate-limits/rate-limits.service.ts";
+import type { SpendingLimitsService } from "../domain/spending-limits/spending-limits.service.ts";
 import type { SubscriptionsService } from "../domain/subscriptions/subscriptions.service.ts";
 
 export type Services = {
@@ -30,7 +33,10 @@ export type Services = {
   subscriptions: SubscriptionsService;
   quotas: QuotasService;
   rateLimits: RateLimitsService;
+  credits: CreditsService;
   authorize: AuthorizeService;
+  spendingLimits: SpendingLimitsService;
+  alerts: AlertsService;
 };
 
 export type AppEnv = {

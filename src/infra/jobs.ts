@@ -1,13 +1,35 @@
 import PgBoss from "pg-boss";
+import type { AlertsService } from "../domain/alerts/alerts.service.ts";
 import type { Logger } from "./logger.ts";
 
 /** pg-boss's cron resolution is a minute; every minute keeps a due transition at most a minute stale in storage. */
 const SUBSCRIPTION_SWEEP_CRON = "* * * * *";
 const SUBSCRIPTION_SWEEP_QUEUE = "subscriptions-sweep";
+/** Credit periods and grant expiries: every minute, so a rollover is at most a minute late in storage. */
+const CREDITS_SWEEP_QUEUE = "credits-sweep";
 /** A sweep that is still running when the process stops gets this long to finish its batch. */
 const STOP_TIMEOUT_MS = 10_000;
 
-export type Jobs = { stop(): Promise<void> };
+/**
+ * Alert delivery: one job per alert, woken when the alert is recorded. Retries: 8 more attempts, 30 s doubling
+ * (pg-boss retryBackoff), about two hours in all. The alert row (sent_at null) is the durable record: the
+ * sweep hands alerts still unsent after a minute to the job again (a process that died between recording
+ * and sending, an alert recorded inside another service's transaction), and the job does nothing for one
+ * already sent.
+ */
+const ALERT_DELIVERY_QUEUE = "alerts-deliver";
+const ALERT_SWEEP_QUEUE = "alerts-sweep";
+const ALERT_SWEEP_CRON = "* * * * *";
+const ALERT_RETRY = { retryLimit: 8, retryDelay: 30, retryBackoff: true } as const;
+const ALERT_JOB_SINGLETON_SECONDS = 3600;
+/** Workers poll every second: an alert's email is in the outbox about a second after it fires. */
+const ALERT_POLL_SECONDS = 1;
+
+export type Jobs = {
+  stop(): Promise<void>;
+  /** Queue the delivery of one alert (what `AlertsService.fire` calls once pg-boss runs). */
+  sendAlert(alertId: string): Promise<void>;
+};
 
 /** Queue creations racing in several processes on a fresh database can deadlock; each retries. */
 const QUEUE_CREATE_ATTEMPTS = 5;
@@ -40,6 +62,10 @@ export async function startJobs(options: {
   databaseUrl: string;
   logger: Logger;
   sweepSubscriptions: () => Promise<number>;
+  /** Rolls over credit periods and expires grants (reads and debits do it too, for their org). */
+  sweepCredits?: () => Promise<number>;
+  /** Delivers alerts by email; its dispatcher is set to this pg-boss once started and cleared at stop. */
+  alerts?: Pick<AlertsService, "deliver" | "undelivered" | "setDispatcher">;
 }): Promise<Jobs> {
   const { logger } = options;
   // Two connections: one polls, one runs the sweep's bookkeeping; the sweep itself uses the app's pool.
@@ -56,9 +82,65 @@ export async function startJobs(options: {
     const changed = await options.sweepSubscriptions();
     logger.debug({ changed }, "swept due subscriptions");
   });
+  const { sweepCredits } = options;
+  if (sweepCredits !== undefined) {
+    await ensureQueue(boss, CREDITS_SWEEP_QUEUE);
+    await boss.schedule(CREDITS_SWEEP_QUEUE, SUBSCRIPTION_SWEEP_CRON);
+    await boss.work(CREDITS_SWEEP_QUEUE, async () => {
+      const settled = await sweepCredits();
+      logger.debug({ settled }, "swept due credit periods and expiries");
+    });
+  }
+  const sendAlert = async (alertId: string): Promise<void> => {
+    // One job per alert per hour: the sweep does not pile up copies of a job still retrying with backoff.
+    await boss.send(
+      ALERT_DELIVERY_QUEUE,
+      { alert_id: alertId },
+      {
+        ...ALERT_RETRY,
+        singletonKey: alertId,
+        singletonSeconds: ALERT_JOB_SINGLETON_SECONDS,
+      },
+    );
+  };
+  const { alerts } = options;
+  if (alerts !== undefined) {
+    await ensureQueue(boss, ALERT_DELIVERY_QUEUE);
+    await ensureQueue(boss, ALERT_SWEEP_QUEUE);
+    await boss.work<{ alert_id: string }>(
+      ALERT_DELIVERY_QUEUE,
+      { pollingIntervalSeconds: ALERT_POLL_SECONDS },
+      async ([job]) => {
+        if (job === undefined) {
+          return;
+        }
+        // A failure (database down) throws: pg-boss retries the job with backoff.
+        const outcome = await alerts.deliver(job.data.alert_id);
+        logger.debug({ alert_id: job.data.alert_id, outcome }, "alert delivered to the mail outbox");
+      },
+    );
+    await boss.schedule(ALERT_SWEEP_QUEUE, ALERT_SWEEP_CRON);
+    await boss.work(ALERT_SWEEP_QUEUE, async () => {
+      const ids = await alerts.undelivered();
+      for (const id of ids) {
+        await sendAlert(id);
+      }
+      logger.debug({ requeued: ids.length }, "swept undelivered alerts");
+    });
+    alerts.setDispatcher({
+      send: sendAlert,
+      onError: (err, alertId) =>
+        logger.warn(
+          { alert_id: alertId, err: { message: err instanceof Error ? err.message : String(err) } },
+          "alert delivery not queued; the sweep retries it",
+        ),
+    });
+  }
   return {
     async stop() {
+      alerts?.setDispatcher(undefined);
       await boss.stop({ graceful: true, wait: true, timeout: STOP_TIMEOUT_MS });
     },
+    sendAlert,
   };
 }

@@ -32,3 +32,23 @@ export function createLogger(
   }
   return destination === "stderr" ? pino(options, pino.destination({ dest: 2, sync: true })) : pino(options);
 }
+
+/**
+ * A warning that may repeat on every request while something is down (a database, Redis): the first is
+ * logged, then at most one per `intervalMs` carrying how many were left out since, so an outage costs a
+ * line every few seconds instead of a line per request.
+ */
+export function createBoundedWarning(logger: Logger, message: string, intervalMs = 5_000) {
+  let lastAt = Number.NEGATIVE_INFINITY;
+  let suppressed = 0;
+  return (fields: Record<string, unknown>): void => {
+    const now = performance.now();
+    if (now - lastAt < intervalMs) {
+      suppressed += 1;
+      return;
+    }
+    logger.warn(suppressed > 0 ? { ...fields, suppressed } : fields, message);
+    lastAt = now;
+    suppressed = 0;
+  };
+}

@@ -130,6 +130,7 @@ export function createRedisRateLimiter(options: RedisRateLimiterOptions): RateLi
         remaining: Math.max(0, request.limit - request.cost),
         resetAt: now,
         retryAfterSeconds: 0,
+        unavailable: true,
       };
     }
     // 1 s: long enough not to hammer a recovering server, short enough to notice recovery quickly.
@@ -139,6 +140,7 @@ export function createRedisRateLimiter(options: RedisRateLimiterOptions): RateLi
       remaining: 0,
       resetAt: new Date(now.getTime() + 1_000),
       retryAfterSeconds: 1,
+      unavailable: true,
     };
   }
 

@@ -1,5 +1,5 @@
 import type { Config } from "../config.ts";
-import type { RateLimiter } from "../domain/rate-limits/rate-limiter.ts";
+import type { RateLimiter, RateLimiterStatus } from "../domain/rate-limits/rate-limiter.ts";
 import type { Clock } from "../lib/clock.ts";
 import { createMemoryRateLimiter } from "./rate-limiter.memory.ts";
 import { createRedisRateLimiter } from "./rate-limiter.redis.ts";
@@ -22,4 +22,14 @@ export function createRateLimiter(
     failureMode: config.rateLimitFailureMode,
     onError: options.onError,
   });
+}
+
+/** What /readyz reports of the limiter: its store, whether it answers, and what happens when it does not. */
+export function rateLimiterStatus(
+  config: Pick<Config, "redisUrl" | "rateLimitFailureMode">,
+  limiter: Pick<RateLimiter, "health">,
+): () => Promise<RateLimiterStatus> {
+  const store = config.redisUrl === undefined ? "memory" : "redis";
+  const failureMode = store === "redis" ? config.rateLimitFailureMode : null;
+  return async () => ({ store, status: await limiter.health(), failureMode });
 }

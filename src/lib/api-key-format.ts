@@ -1,4 +1,4 @@
-import { createHash, randomBytes } from "node:crypto";
+import { hash, randomBytes } from "node:crypto";
 
 /**
  * Key format: `<prefix>_<live|test>_<random><checksum>`.
@@ -39,7 +39,7 @@ function randomBase62(length: number): string {
 }
 
 function checksum(body: string): string {
-  const digest = createHash("sha256").update(body, "utf8").digest();
+  const digest = hash("sha256", body, "buffer");
   let n = digest.readUInt32BE(0) * 2 ** 16 + digest.readUInt16BE(4);
   let out = "";
   for (let i = 0; i < CHECKSUM_LENGTH; i++) {

@@ -13,3 +13,81 @@ export function compareDecimal(a: string, b: string): -1 | 0 | 1 {
   const y = bInt + bFrac.padEnd(width, "0");
   return x === y ? 0 : x < y ? -1 : 1;
 }
+
+/**
+ * Signed exact arithmetic for credit amounts: a decimal string is held as a bigint of 10^-18 units
+ * ("units"), so sums and differences of amounts with at most 18 fraction digits are exact.
+ */
+const SCALE_DIGITS = 18;
+const SCALE = 10n ** 18n;
+/** A signed decimal as PostgreSQL numeric renders it ("-12.500000000000000000") or a client sends it. */
+const SIGNED_DECIMAL = /^-?[0-9]+(\.[0-9]+)?$/;
+
+/** The decimal string (signed, up to 18 fraction digits) as a bigint of 10^-18 units. */
+export function toUnits(value: string): bigint {
+  if (!SIGNED_DECIMAL.test(value)) {
+    throw new RangeError(`not a decimal: ${value}`);
+  }
+  const negative = value.startsWith("-");
+  const [int = "0", frac = ""] = (negative ? value.slice(1) : value).split(".");
+  if (frac.length > SCALE_DIGITS && /[1-9]/.test(frac.slice(SCALE_DIGITS))) {
+    throw new RangeError(`more than ${SCALE_DIGITS} fraction digits: ${value}`);
+  }
+  const units = BigInt(int) * SCALE + BigInt(frac.slice(0, SCALE_DIGITS).padEnd(SCALE_DIGITS, "0"));
+  return negative ? -units : units;
+}
+
+/** Units back to the shortest decimal string: "12.5", "100", "-0.25". */
+export function fromUnits(units: bigint): string {
+  const negative = units < 0n;
+  const abs = negative ? -units : units;
+  const int = abs / SCALE;
+  const frac = (abs % SCALE).toString().padStart(SCALE_DIGITS, "0").replace(/0+$/, "");
+  const text = frac === "" ? int.toString() : `${int}.${frac}`;
+  return negative ? `-${text}` : text;
+}
+
+/** The canonical form of a decimal string (trailing zeros trimmed, "-0" → "0"). */
+export function normalizeDecimal(value: string): string {
+  return fromUnits(toUnits(value));
+}
+
+export function addDecimal(a: string, b: string): string {
+  return fromUnits(toUnits(a) + toUnits(b));
+}
+
+export function subDecimal(a: string, b: string): string {
+  return fromUnits(toUnits(a) - toUnits(b));
+}
+
+export function negateDecimal(a: string): string {
+  return fromUnits(-toUnits(a));
+}
+
+/** Sum of any number of decimal strings; "0" for none. */
+export function sumDecimal(values: readonly string[]): string {
+  return fromUnits(values.reduce((total, v) => total + toUnits(v), 0n));
+}
+
+/** Signed comparison: -1, 0 or 1 as `a` is less than, equal to or greater than `b`. */
+export function compareSigned(a: string, b: string): -1 | 0 | 1 {
+  const x = toUnits(a);
+  const y = toUnits(b);
+  return x === y ? 0 : x < y ? -1 : 1;
+}
+
+/** `a / b` truncated toward zero to `digits` fraction digits (≤ 18); `b` must not be zero. */
+export function divideDecimal(a: string, b: string, digits = SCALE_DIGITS): string {
+  const divisor = toUnits(b);
+  if (divisor === 0n) {
+    throw new RangeError("division by zero");
+  }
+  const quotient = (toUnits(a) * SCALE) / divisor;
+  const step = 10n ** BigInt(SCALE_DIGITS - Math.min(Math.max(digits, 0), SCALE_DIGITS));
+  return fromUnits((quotient / step) * step);
+}
+
+/** `a × n` for an integer n. */
+export function multiplyDecimal(a: string, n: number): string {
+  return fromUnits(toUnits(a) * BigInt(n));
+}

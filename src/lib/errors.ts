@@ -1,3 +1,4 @@
+import type { JsonValue } from "./json.ts";
 /**
  * The closed set of error codes Orgplane returns. Every code maps to exactly one HTTP status in
  * `codeToStatus`; adding a code without mapping it is a compile error. docs/errors.md lists them.
@@ -36,7 +37,12 @@ export type ErrorCode =
   | "idempotency_key_in_use"
   | "billing_provider_not_configured"
   | "billing_provider_error"
+  | "insufficient_credits"
+  | "reference_taken"
+  | "already_reversed"
   | "idempotency_key_reused"
+  | "spending_unit_unsupported"
+  | "spending_limit_reached"
   | "payload_too_large"
   | "unsupported_media_type"
   | "service_unavailable"
@@ -79,6 +85,9 @@ export function codeToStatus(code: ErrorCode): number {
     case "invitation_pending":
     case "idempotency_key_in_use":
     case "billing_provider_not_configured":
+    case "insufficient_credits":
+    case "reference_taken":
+    case "already_reversed":
       return 409;
     case "invitation_expired":
       return 410;
@@ -87,7 +96,10 @@ export function codeToStatus(code: ErrorCode): number {
     case "unsupported_media_type":
       return 415;
     case "idempotency_key_reused":
+    case "spending_unit_unsupported":
       return 422;
+    case "spending_limit_reached":
+      return 402;
     case "rate_limited":
       return 429;
     case "internal_error":
@@ -113,6 +125,12 @@ export function codeToTitle(code: ErrorCode): string {
       return "Billing provider not configured";
     case "billing_provider_error":
       return "Billing provider error";
+    case "insufficient_credits":
+      return "Insufficient credits";
+    case "reference_taken":
+      return "Reference already used";
+    case "already_reversed":
+      return "Transaction already reversed";
     case "unauthenticated":
       return "Authentication required";
     case "invalid_credential":
@@ -169,6 +187,10 @@ export function codeToTitle(code: ErrorCode): string {
       return "Idempotency key in use";
     case "idempotency_key_reused":
       return "Idempotency key reused";
+    case "spending_unit_unsupported":
+      return "Spending limit unit not supported";
+    case "spending_limit_reached":
+      return "Spending limit reached";
     case "payload_too_large":
       return "Payload too large";
     case "unsupported_media_type":
@@ -188,7 +210,7 @@ export class AppError extends Error {
   /** Seconds a client should wait before retrying (429, 503, 409 in-flight). */
   readonly retryAfterSeconds: number | undefined;
   /** Extra members of the problem document (e.g. `quota`, `limit`, `current` of a quota_exceeded). */
-  readonly details: Record<string, string | number | boolean | null> | undefined;
+  readonly details: Record<string, JsonValue> | undefined;
 
   constructor(
     code: ErrorCode,
@@ -197,7 +219,7 @@ export class AppError extends Error {
       errors?: FieldError[];
       retryAfterSeconds?: number;
       cause?: unknown;
-      details?: Record<string, string | number | boolean | null>;
+      details?: Record<string, JsonValue>;
     } = {},
   ) {
     super(detail, options.cause === undefined ? undefined : { cause: options.cause });

@@ -3,8 +3,10 @@ import { drizzle, type NodePgDatabase, type NodePgQueryResultHKT } from "drizzle
 import type { PgDatabase } from "drizzle-orm/pg-core";
 import pg from "pg";
 import type { Stores, Transactor } from "../domain/stores.ts";
+import { createAlertsStore } from "./alerts.store.pg.ts";
 import { createApiKeysStore, createOperatorKeysStore } from "./api-keys.store.pg.ts";
 import { createAuditStore } from "./audit.store.pg.ts";
+import { createCreditsStore } from "./credits.store.pg.ts";
 import { createIdempotencyStore } from "./idempotency.store.pg.ts";
 import { createInvitationsStore } from "./invitations.store.pg.ts";
 import { createMailOutboxStore } from "./mail.store.pg.ts";
@@ -14,6 +16,7 @@ import { createPlanVersionsStore } from "./plan-versions.store.pg.ts";
 import { createProjectsStore } from "./projects.store.pg.ts";
 import { createRateLimitOverridesStore } from "./rate-limit-overrides.store.pg.ts";
 import * as schema from "./schema/index.ts";
+import { createSpendingLimitsStore } from "./spending-limits.store.pg.ts";
 import { createBillingSyncStore } from "./stripe.store.pg.ts";
 import { createQuotaUsageStore, createSubscriptionsStore } from "./subscriptions.store.pg.ts";
 
@@ -50,6 +53,9 @@ export function createStores(exec: Executor): Stores {
     subscriptions: createSubscriptionsStore(exec),
     quotaUsage: createQuotaUsageStore(exec),
     rateLimitOverrides: createRateLimitOverridesStore(exec),
+    spendingLimits: createSpendingLimitsStore(exec),
+    alerts: createAlertsStore(exec),
+    credits: createCreditsStore(exec),
   };
 }
 

@@ -27,7 +27,12 @@ type Decision = {
   scopes: string[] | null;
   plan: { key: string; version: number; tier: string } | null;
   limit: { category: string; limit: number; remaining: number; reset_at: string } | null;
-  credits: { required: string; monthly_allocation: string | null } | null;
+  credits: {
+    required: string;
+    debited: boolean;
+    balance: string | null;
+    transaction_id: string | null;
+  } | null;
   headers: Record<string, string>;
 };
 
@@ -199,30 +204,61 @@ describe("POST /v1/authorize", () => {
     expect(withKey).toMatchObject({ allowed: true, project_id: projectId, limit: { limit: 40 } });
   });
 
-  it("compares `credits` with the plan's monthly allocation (no ledger yet); null allocation is custom", async () => {
+  it("debits `credits` from the ledger last, exactly, and refuses what the balance cannot cover", async () => {
     const org = await t.createOrg();
     const { key } = await createKey(org.id);
-    const within = await authorize({ key, category: "metadata", credits: "100.000" });
-    expect(within).toMatchObject({
+    // The small plan grants 100 credits a period.
+    const first = await authorize({ key, category: "metadata", credits: "60.5" });
+    expect(first).toMatchObject({
       allowed: true,
-      credits: { required: "100.000", monthly_allocation: "100" },
+      credits: { required: "60.5", debited: true, balance: "39.5", transaction_id: expect.any(String) },
     });
-    const beyond = await authorize({ key, category: "metadata", credits: "100.5" });
+    const entry = await t.database.stores.credits.findEntry(org.id, first.credits?.transaction_id ?? "");
+    expect(entry).toMatchObject({ type: "debit", amount: "-60.5", source: "authorize" });
+    const beyond = await authorize({ key, category: "metadata", credits: "40" });
     expect(beyond).toMatchObject({
       allowed: false,
       reason: "insufficient_credits",
-      credits: { required: "100.5", monthly_allocation: "100" },
-      limit: null,
-      headers: {},
+      credits: { required: "40", debited: false, balance: "39.5", transaction_id: null },
     });
-    await t.setPlan(org.id, "custom");
-    clock.advance(1500); // past the one-second cache of the org's plan and limits
-    const custom = await authorize({ key, category: "metadata", credits: "1000000" });
-    expect(custom).toMatchObject({
+    // Zero credits: allowed, nothing debited.
+    expect(await authorize({ key, category: "metadata", credits: "0" })).toMatchObject({
       allowed: true,
-      plan: { key: "custom" },
-      credits: { required: "1000000", monthly_allocation: null },
+      credits: { required: "0", debited: false, balance: null },
     });
+    // A refusal before the debit (scope) spends nothing.
+    const scoped = await createKey(org.id, { scopes: ["orgs:read"] });
+    const refused = await authorize({
+      key: scoped.key,
+      category: "metadata",
+      scope: "usage:write",
+      credits: "1",
+    });
+    expect(refused).toMatchObject({ allowed: false, reason: "scope_missing", credits: null });
+    expect((await t.services.credits.get(org.id)).account.balance).toBe("39.5");
+  });
+
+  it("answers spending_limit_reached once a blocking hard limit is reached, and debits no further", async () => {
+    const org = await t.createOrg();
+    const { key } = await createKey(org.id);
+    const set = await t.request("PUT", `/v1/organizations/${org.id}/spending-limits`, {
+      body: { unit: "credits", soft_limit: null, hard_limit: "10", hard_limit_action: "block" },
+    });
+    expectStatus(set, 200);
+    expect(await authorize({ key, category: "metadata", credits: "6" })).toMatchObject({ allowed: true });
+    // 6 + 6 > 10: refused in the debit's own statement, with the balance untouched.
+    const over = await authorize({ key, category: "metadata", credits: "6" });
+    expect(over).toMatchObject({
+      allowed: false,
+      reason: "spending_limit_reached",
+      credits: { debited: false, balance: "94" },
+    });
+    expect(await authorize({ key, category: "metadata", credits: "4" })).toMatchObject({ allowed: true });
+    // Used 10 of 10: refused before counting, credits asked or not.
+    clock.advance(1500); // past the one-second cache of the spending state
+    const blocked = await authorize({ key, category: "metadata" });
+    expect(blocked).toMatchObject({ allowed: false, reason: "spending_limit_reached", limit: null });
+    expect((await t.services.credits.get(org.id)).account.balance).toBe("90");
   });
 
   it("refuses a key without the scope asked for, before counting it", async () => {
@@ -329,6 +365,8 @@ describe("POST /v1/authorize", () => {
       keys,
       rateLimits: t.services.rateLimits,
       keyUsage: { record: () => undefined },
+      credits: t.services.credits,
+      spending: t.services.spendingLimits,
       prefixes: PREFIXES,
       clock,
     });

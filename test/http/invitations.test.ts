@@ -129,6 +129,7 @@ beforeAll(async () => {
     logger: captureLogger(),
     metrics: createHttpMetrics({ defaultMetrics: false }),
     ping: () => t.database.ping(1000),
+    rateLimiterStatus: async () => ({ store: "memory", status: "ok", failureMode: null }),
     classifyError: classifyStorageError,
     trustProxy: false,
   });

@@ -8,10 +8,18 @@ import { keyRefusal } from "../api-keys/key-status.ts";
 import type { KeyUsageTracker } from "../api-keys/key-usage.ts";
 import type { Stores } from "../stores.ts";
 import { type IdentityVerifier, looksLikeJwt } from "./identity.ts";
-import type { Principal, UserPrincipal } from "./principal.ts";
+import type { OperatorPrincipal, Principal, UserPrincipal } from "./principal.ts";
 
 /** last_login_at is kept to the hour: a busy user does not cost a write per request. */
 const LAST_LOGIN_RESOLUTION_MS = 60 * 60 * 1000;
+/**
+ * How long a process trusts an operator key it found. The operator calls `POST /v1/authorize` on every
+ * request of its product, so its key must not cost a database read per call; a revoked operator key is
+ * refused by every process within this second.
+ */
+export const OPERATOR_KEY_CACHE_MS = 1000;
+/** There are a handful of operator keys; this bounds what a flood of made-up ones could hold. */
+const OPERATOR_KEY_CACHE_MAX = 1000;
 
 /** Turns a presented credential into a principal, or refuses it. */
 export function createAuthenticator(deps: {
@@ -23,6 +31,50 @@ export function createAuthenticator(deps: {
   /** Records each key's last use in memory; never a database write per request. */
   keyUsage: Pick<KeyUsageTracker, "record">;
 }) {
+  /**
+   * Found operator keys by hash, with the time (monotonic, not the domain clock: this is a cache, not
+   * business time) they stop being trusted. Concurrent misses of one key share a single read.
+   */
+  const operatorKeys = new Map<string, { principal: OperatorPrincipal; expiresAt: number }>();
+  const operatorReads = new Map<string, Promise<OperatorPrincipal | undefined>>();
+
+  async function readOperatorKey(hash: string): Promise<OperatorPrincipal | undefined> {
+    const key = await deps.stores.operatorKeys.findByHash(hash);
+    if (key === undefined || key.revokedAt !== null) {
+      return undefined;
+    }
+    return { kind: "operator", id: key.id, name: key.name };
+  }
+
+  /** The operator key of this hash, if found within the last OPERATOR_KEY_CACHE_MS. */
+  function cachedOperatorKey(hash: string): OperatorPrincipal | undefined {
+    const hit = operatorKeys.get(hash);
+    return hit !== undefined && hit.expiresAt > performance.now() ? hit.principal : undefined;
+  }
+
+  async function operatorKey(hash: string): Promise<OperatorPrincipal | undefined> {
+    const cached = cachedOperatorKey(hash);
+    if (cached !== undefined) {
+      return cached;
+    }
+    let read = operatorReads.get(hash);
+    if (read === undefined) {
+      read = readOperatorKey(hash).finally(() => operatorReads.delete(hash));
+      operatorReads.set(hash, read);
+    }
+    const principal = await read;
+    // Unknown or revoked keys are not remembered: a key created a moment ago works on its first use.
+    if (principal === undefined) {
+      operatorKeys.delete(hash);
+      return undefined;
+    }
+    if (operatorKeys.size >= OPERATOR_KEY_CACHE_MAX) {
+      operatorKeys.clear();
+    }
+    operatorKeys.set(hash, { principal, expiresAt: performance.now() + OPERATOR_KEY_CACHE_MS });
+    return principal;
+  }
+
   const invalid = () =>
     new AppError("invalid_credential", "The credential is not a valid API key or sign-in token");
 
@@ -69,18 +121,23 @@ export function createAuthenticator(deps: {
         }
         return signIn(presented, deps.identity);
       }
+      const hash = sha256Hex(presented);
+      // The hot path: an operator key seen within the second is known good, checksum included.
+      const cached = cachedOperatorKey(hash);
+      if (cached !== undefined) {
+        return cached;
+      }
       // The checksum refuses typos and random strings before any database read.
       const parsed = parseKey(presented);
       if (parsed === undefined) {
         throw invalid();
       }
-      const hash = sha256Hex(presented);
       if (parsed.prefix === deps.prefixes.operatorKeyPrefix) {
-        const key = await deps.stores.operatorKeys.findByHash(hash);
-        if (key === undefined || key.revokedAt !== null) {
+        const principal = await operatorKey(hash);
+        if (principal === undefined) {
           throw invalid();
         }
-        return { kind: "operator", id: key.id, name: key.name };
+        return principal;
       }
       if (parsed.prefix !== deps.prefixes.orgKeyPrefix) {
         throw invalid();

@@ -10,7 +10,9 @@ import { keyRefusal } from "../api-keys/key-status.ts";
 import type { KeyUsageTracker } from "../api-keys/key-usage.ts";
 import type { Scope } from "../auth/principal.ts";
 import type { PlanVersion } from "../catalog/catalog.types.ts";
+import type { CreditsService } from "../credits/credits.service.ts";
 import type { RateLimitOutcome, RateLimitsService } from "../rate-limits/rate-limits.service.ts";
+import type { SpendingLimitsService } from "../spending-limits/spending-limits.service.ts";
 import { createKeyCache } from "./key-cache.ts";
 import type { OrgChangeSource } from "./org-changes.ts";
 
@@ -20,7 +22,9 @@ export type AuthorizeReason =
   | "key_revoked"
   | "organization_suspended"
   | "rate_limited"
+  | "rate_limiter_unavailable"
   | "insufficient_credits"
+  | "spending_limit_reached"
   | "scope_missing";
 
 export type AuthorizeInput = {
@@ -32,8 +36,18 @@ export type AuthorizeInput = {
   cost: number;
   /** A scope the key must hold. */
   scope: Scope | undefined;
-  /** Exact decimal string: credits the request needs. */
+  /** Exact decimal string: credits the request costs, debited from the organization's ledger. */
   credits: string | undefined;
+};
+
+/** The credits part of a decision: what was asked, whether it was debited, the balance after. */
+export type AuthorizeCredits = {
+  required: string;
+  debited: boolean;
+  /** The balance after the debit, or when refused; null when the ledger was not consulted. */
+  balance: string | null;
+  /** The ledger entry of the debit. */
+  entryId: string | null;
 };
 
 /**
@@ -47,7 +61,7 @@ export type AuthorizeDecision = {
   key: ApiKeyWithOrg | undefined;
   plan: PlanVersion | undefined;
   limit: RateLimitOutcome | undefined;
-  credits: { required: string; monthlyAllocation: string | null } | undefined;
+  credits: AuthorizeCredits | undefined;
 };
 
 /**
@@ -63,8 +77,15 @@ export type AuthorizeDecision = {
  */
 export function createAuthorizeService(deps: {
   keys: Pick<ApiKeysStore, "findByHash">;
-  rateLimits: Pick<RateLimitsService, "hasCategory" | "currentPlan" | "takeFor" | "forgetOrg" | "forgetAll">;
+  rateLimits: Pick<
+    RateLimitsService,
+    "hasCategory" | "currentLimits" | "takeFor" | "forgetOrg" | "forgetAll"
+  >;
   keyUsage: Pick<KeyUsageTracker, "record">;
+  credits: Pick<CreditsService, "debit">;
+  spending: Pick<SpendingLimitsService, "isBlocked" | "checkSpending">;
+  /** Told when the alert check after a committed debit fails: the debit stands, the next one re-checks. */
+  onAlertCheckError?: (err: unknown) => void;
   prefixes: KeyPrefixes;
   clock: Clock;
   orgChanges?: OrgChangeSource | undefined;
@@ -95,12 +116,17 @@ export function createAuthorizeService(deps: {
           errors: [{ path: "category", message: "Unknown rate-limit category" }],
         });
       }
-      // The checksum refuses typos and random strings before any database read.
-      const parsed = parseKey(input.key);
-      if (parsed === undefined || parsed.prefix !== deps.prefixes.orgKeyPrefix) {
-        return denied("key_not_found");
+      const hash = sha256Hex(input.key);
+      // A cached key was checked when it was cached; otherwise the checksum refuses typos and random
+      // strings before any database read.
+      let key = cache?.peek(hash);
+      if (key === undefined) {
+        const parsed = parseKey(input.key);
+        if (parsed === undefined || parsed.prefix !== deps.prefixes.orgKeyPrefix) {
+          return denied("key_not_found");
+        }
+        key = await keys.findByHash(hash);
       }
-      const key = await keys.findByHash(sha256Hex(input.key));
       if (key === undefined) {
         return denied("key_not_found");
       }
@@ -115,26 +141,56 @@ export function createAuthorizeService(deps: {
         return denied("organization_suspended", { key });
       }
       deps.keyUsage.record(key.id);
-      const plan = await deps.rateLimits.currentPlan(key.orgId);
+      const limits = await deps.rateLimits.currentLimits(key.orgId);
+      const plan = limits.plan;
       if (input.scope !== undefined && !key.scopes.includes(input.scope)) {
         return denied("scope_missing", { key, plan });
       }
-      // No credit ledger yet: the request's credits are compared with the plan's monthly allocation only
-      // (null allocation: custom, by contract, so never refused here). Nothing is debited.
-      const allocation = plan.definition.monthlyCredits;
-      const credits =
-        input.credits === undefined ? undefined : { required: input.credits, monthlyAllocation: allocation };
-      if (credits !== undefined && allocation !== null && compareDecimal(credits.required, allocation) > 0) {
-        return denied("insufficient_credits", { key, plan, credits });
+      // The hard limit (action `block`) reached: refused before counting, whether or not credits are asked.
+      if (await deps.spending.isBlocked(key.orgId)) {
+        return denied("spending_limit_reached", { key, plan });
       }
       const limit = await deps.rateLimits.takeFor(
         { orgId: key.orgId, projectId: key.projectId, keyOverrides: key.rateLimitOverrides },
         input.category,
         input.cost,
+        limits,
       );
       if (limit !== undefined && !limit.decision.allowed) {
-        return denied("rate_limited", { key, plan, limit, credits });
+        // The store could not be reached and the failure mode is closed: nothing was counted.
+        const reason = limit.decision.unavailable === true ? "rate_limiter_unavailable" : "rate_limited";
+        return denied(reason, { key, plan, limit });
       }
+      // Last, so a request refused for any other reason never spends credits. The debit is one
+      // transaction, exact across processes and committed before the answer (docs/credits.md).
+      if (input.credits === undefined || compareDecimal(input.credits, "0") === 0) {
+        const credits =
+          input.credits === undefined
+            ? undefined
+            : { required: input.credits, debited: false, balance: null, entryId: null };
+        return { allowed: true, reason: null, key, plan, limit, credits };
+      }
+      const debit = await deps.credits.debit(key.orgId, input.credits, { source: "authorize" });
+      if (!debit.ok) {
+        const credits = { required: input.credits, debited: false, balance: debit.balance, entryId: null };
+        return denied(debit.reason, { key, plan, limit, credits });
+      }
+      try {
+        await deps.spending.checkSpending(key.orgId, {
+          periodStart: debit.periodStart,
+          periodUsage: debit.periodUsed,
+          allocation: debit.periodAllocation,
+          balance: debit.balance,
+        });
+      } catch (err) {
+        deps.onAlertCheckError?.(err);
+      }
+      const credits = {
+        required: input.credits,
+        debited: true,
+        balance: debit.balance,
+        entryId: debit.entryId,
+      };
       return { allowed: true, reason: null, key, plan, limit, credits };
     },
 

@@ -45,21 +45,36 @@ export function createKeyCache(deps: {
     }
   }
 
+  /** The cached key of this hash, without a read; undefined on a miss or while untrusted. */
+  function peek(hash: string): ApiKeyWithOrg | undefined {
+    if (!deps.trusted()) {
+      return undefined;
+    }
+    const hit = entries.get(hash);
+    if (hit === undefined) {
+      return undefined;
+    }
+    if (hit.expiresAt <= deps.clock.now().getTime()) {
+      remove(hash);
+      return undefined;
+    }
+    entries.delete(hash);
+    entries.set(hash, hit);
+    return hit.key;
+  }
+
   return {
+    peek,
+
     async findByHash(hash: string): Promise<ApiKeyWithOrg | undefined> {
       if (!deps.trusted()) {
         return deps.store.findByHash(hash);
       }
-      const now = deps.clock.now().getTime();
-      const hit = entries.get(hash);
-      if (hit !== undefined) {
-        if (hit.expiresAt > now) {
-          entries.delete(hash);
-          entries.set(hash, hit);
-          return hit.key;
-        }
-        remove(hash);
+      const cached = peek(hash);
+      if (cached !== undefined) {
+        return cached;
       }
+      const now = deps.clock.now().getTime();
       const startedAt = generation;
       const key = await deps.store.findByHash(hash);
       if (key === undefined || startedAt !== generation) {

@@ -3,6 +3,8 @@ import type { Clock } from "../../lib/clock.ts";
 import { AppError } from "../../lib/errors.ts";
 import { isId, newId } from "../../lib/ids.ts";
 import type { JsonValue } from "../../lib/json.ts";
+import { creditPeriodOf } from "../alerts/alert-period.ts";
+import { recordAlert } from "../alerts/alerts.service.ts";
 import type { AuditChanges, AuditEvent } from "../audit/audit.types.ts";
 import { diffViews } from "../audit/audit-event.ts";
 import type { PlanVersion } from "../catalog/catalog.types.ts";
@@ -23,7 +25,7 @@ type InvoiceData = Extract<
   { kind: "invoice_created" | "invoice_paid" | "invoice_payment_failed" }
 >;
 type CheckoutData = Extract<ProviderEventData, { kind: "checkout_completed" }>;
-type TxStores = Pick<Stores, "orgs" | "audit" | "billing" | "planVersions">;
+type TxStores = Pick<Stores, "orgs" | "audit" | "billing" | "planVersions" | "alerts">;
 
 export const PAYMENT_FAILED_REASON = "payment_failed";
 const PROVIDER_PAUSED_REASON = "paused_by_provider";
@@ -377,7 +379,7 @@ export function createStripeWebhooksService(deps: StripeWebhooksDeps) {
     if (current.status === "canceled") {
       return "ignored";
     }
-    return write(
+    const outcome = await write(
       stores,
       event,
       current,
@@ -391,6 +393,21 @@ export function createStripeWebhooksService(deps: StripeWebhooksDeps) {
       },
       "subscription.payment_failed",
     );
+    // The billing contacts are emailed once per period (docs/alerts.md); the alert commits with the event.
+    await recordAlert(
+      stores.alerts,
+      {
+        orgId: org.id,
+        type: "payment_failed",
+        periodStart: creditPeriodOf(current, now).start,
+        details: {
+          stripe_event_id: event.id,
+          subscription_status: current.status === "unpaid" ? "unpaid" : "past_due",
+        },
+      },
+      clock,
+    );
+    return outcome;
   }
 
   /** Apply one verified event; safe to call again with the same event. */

@@ -70,6 +70,18 @@ export const PlanSchema = z.strictObject({
     .regex(/^price_[A-Za-z0-9]{1,64}$/, { error: "must be a Stripe price id (price_…)" })
     .nullable()
     .default(null),
+  auto_upgrade: z
+    .array(
+      z.strictObject({
+        when_balance_at_least: decimal.describe(
+          "The credit balance a purchase must bring the organization to",
+        ),
+        plan: key.describe("The plan the organization moves to"),
+      }),
+    )
+    .max(16)
+    .default([])
+    .describe("Move to another plan when a purchase of credits brings the balance to a threshold"),
 });
 
 function duplicates(keys: readonly string[]): string[] {
@@ -121,6 +133,17 @@ export const CatalogFileSchema = z
         }
       }
     });
+    file.plans.forEach((plan, i) => {
+      plan.auto_upgrade.forEach((rule, j) => {
+        if (!plans.includes(rule.plan) || rule.plan === plan.key) {
+          ctx.addIssue({
+            code: "custom",
+            path: ["plans", i, "auto_upgrade", j, "plan"],
+            message: rule.plan === plan.key ? "names the plan itself" : `names no plan '${rule.plan}'`,
+          });
+        }
+      });
+    });
     for (const field of ["default_plan", "fallback_plan"] as const) {
       if (!plans.includes(file[field])) {
         ctx.addIssue({ code: "custom", path: [field], message: `names no plan '${file[field]}'` });
@@ -150,6 +173,14 @@ export function toPlanDefinition(plan: CatalogFile["plans"][number]): PlanDefini
     features: plan.features,
     visibility: plan.visibility,
     stripePriceId: plan.stripe_price_id,
+    ...(plan.auto_upgrade.length === 0
+      ? {}
+      : {
+          autoUpgrade: plan.auto_upgrade.map((r) => ({
+            whenBalanceAtLeast: r.when_balance_at_least,
+            plan: r.plan,
+          })),
+        }),
   };
 }
 

@@ -31,7 +31,16 @@ export type PlanDefinition = {
   features: Record<string, boolean>;
   visibility: "public" | "private";
   stripePriceId: string | null;
+  /**
+   * Moves an organization on this plan to another when a purchase of credits brings its balance to a
+   * threshold; the highest threshold reached wins. Absent when the plan has none (so plans without rules
+   * hash as before and are not versioned again).
+   */
+  autoUpgrade?: AutoUpgradeRule[];
 };
+
+/** `when_balance_at_least` is an exact decimal string; `plan` a plan key of the catalog. */
+export type AutoUpgradeRule = { whenBalanceAtLeast: string; plan: string };
 
 export type CatalogCategory = { key: string; description: string };
 export type CatalogMeter = { key: string; unit: string; description: string };

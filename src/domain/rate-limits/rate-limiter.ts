@@ -13,6 +13,11 @@ export type LimitDecision = {
   resetAt: Date;
   /** Seconds until a request of the same cost would be allowed; 0 when allowed. */
   retryAfterSeconds: number;
+  /**
+   * Set when the store could not be reached (or did not answer in time): the decision is then the
+   * failure mode's (RATE_LIMIT_FAILURE_MODE), nothing was counted, and its other figures mean nothing.
+   */
+  unavailable?: true;
 };
 
 export type LimitRequest = {
@@ -22,6 +27,14 @@ export type LimitRequest = {
   windowSeconds: number;
   /** Requests this call counts as (default 1). */
   cost: number;
+};
+
+export type RateLimiterStatus = {
+  store: "memory" | "redis";
+  /** "unavailable" while the store cannot be reached. */
+  status: "ok" | "unavailable";
+  /** What decisions are while it cannot (RATE_LIMIT_FAILURE_MODE); null for the memory store. */
+  failureMode: "open" | "closed" | null;
 };
 
 export type RateLimiter = {

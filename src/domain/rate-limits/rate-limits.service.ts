@@ -35,6 +35,9 @@ type Layers = {
   projects: Map<string, Record<string, number>>;
 };
 
+/** An organization's limit layers and its current plan version, as cached (read once, used for a request). */
+export type OrgLimits = { layers: Layers; plan: PlanVersion };
+
 /** The outcome of taking one request from an org's bucket of a category. */
 export type RateLimitOutcome = {
   category: string;
@@ -97,6 +100,19 @@ export function rateLimited(outcome: RateLimitOutcome): AppError {
   );
 }
 
+/** Seconds a client is told to wait while the limiter's store is unreachable (failure mode closed). */
+export const UNAVAILABLE_RETRY_SECONDS = 1;
+
+/** A request refused because the limiter's store cannot be reached and the failure mode is `closed`. */
+export function limiterUnavailable(): AppError {
+  return new AppError(
+    "service_unavailable",
+    "The rate limiter's store cannot be reached; requests are refused until it answers " +
+      "(RATE_LIMIT_FAILURE_MODE=closed)",
+    { retryAfterSeconds: UNAVAILABLE_RETRY_SECONDS },
+  );
+}
+
 export function createRateLimitsService(deps: {
   db: Transactor;
   stores: Pick<Stores, "orgs" | "projects" | "rateLimitOverrides">;
@@ -106,6 +122,16 @@ export function createRateLimitsService(deps: {
   clock: Clock;
 }) {
   const cache = new Map<string, { layers: Layers; plan: PlanVersion; expiresAt: number }>();
+  /** Bumped by every invalidation, so a read that began before one does not store what it read. */
+  let invalidations = 0;
+  function invalidate(orgId: string | undefined): void {
+    invalidations += 1;
+    if (orgId === undefined) {
+      cache.clear();
+    } else {
+      cache.delete(orgId);
+    }
+  }
 
   // The catalog is loaded once at start; the hot path asks this set, not the catalog.
   const categoryKeys = new Set(deps.catalog.catalog().categories.map((c) => c.key));
@@ -122,23 +148,45 @@ export function createRateLimitsService(deps: {
     return layersOf(plan.definition.rateLimits, orgId, overrides);
   }
 
-  /** The organization's limit layers and its current plan version, trusted for CACHE_TTL_MS. */
-  async function cachedLimits(orgId: string): Promise<{ layers: Layers; plan: PlanVersion }> {
-    const now = deps.clock.now().getTime();
+  /** One read per organization at a time: the requests that miss together wait for the same read. */
+  const reads = new Map<string, Promise<OrgLimits>>();
+
+  function refresh(orgId: string): Promise<OrgLimits> {
+    let read = reads.get(orgId);
+    if (read !== undefined) {
+      return read;
+    }
+    const generation = invalidations;
+    read = (async () => {
+      const [{ plan }, overrides] = await Promise.all([
+        deps.subscriptions.current(orgId),
+        deps.stores.rateLimitOverrides.listForOrg(orgId),
+      ]);
+      const entry = { layers: layersOf(plan.definition.rateLimits, orgId, overrides), plan };
+      // A read that began before an invalidation may predate the change: answer it, do not keep it.
+      if (generation === invalidations) {
+        if (cache.size >= CACHE_MAX_ORGS) {
+          cache.clear();
+        }
+        cache.set(orgId, { ...entry, expiresAt: deps.clock.now().getTime() + CACHE_TTL_MS });
+      }
+      return entry;
+    })().finally(() => reads.delete(orgId));
+    reads.set(orgId, read);
+    return read;
+  }
+
+  /**
+   * The organization's limit layers and its current plan version, trusted for CACHE_TTL_MS. The requests
+   * that find it missing or stale wait for one shared read, so a busy organization costs one read a
+   * second, not one per request in flight.
+   */
+  async function cachedLimits(orgId: string): Promise<OrgLimits> {
     const hit = cache.get(orgId);
-    if (hit !== undefined && hit.expiresAt > now) {
+    if (hit !== undefined && hit.expiresAt > deps.clock.now().getTime()) {
       return hit;
     }
-    const [{ plan }, overrides] = await Promise.all([
-      deps.subscriptions.current(orgId),
-      deps.stores.rateLimitOverrides.listForOrg(orgId),
-    ]);
-    const entry = { layers: layersOf(plan.definition.rateLimits, orgId, overrides), plan };
-    if (cache.size >= CACHE_MAX_ORGS) {
-      cache.clear();
-    }
-    cache.set(orgId, { ...entry, expiresAt: now + CACHE_TTL_MS });
-    return entry;
+    return refresh(orgId);
   }
 
   async function checkProject(orgId: string, projectId: string): Promise<void> {
@@ -230,8 +278,8 @@ export function createRateLimitsService(deps: {
           : { action: "project.rate_limits_updated", targetType: "project", targetId: projectId };
       await stores.audit.insert(auditEvent(ctx, { orgId, ...target, changes: diff }, deps.clock));
     }
-    // This process sees the change at once; the others within the cache's second.
-    cache.delete(orgId);
+    // This process sees the change at once; the others when its NOTIFY arrives, or within the cache's second.
+    invalidate(orgId);
   }
 
   /**
@@ -243,11 +291,13 @@ export function createRateLimitsService(deps: {
     subject: { orgId: string; projectId: string | null; keyOverrides: Record<string, number> | undefined },
     category: string,
     cost: number,
+    /** The organization's limits when the caller has just read them (`currentLimits`). */
+    known?: OrgLimits,
   ): Promise<RateLimitOutcome | undefined> {
     if (!categoryKeys.has(category)) {
       return undefined;
     }
-    const { layers } = await cachedLimits(subject.orgId);
+    const { layers } = known ?? (await cachedLimits(subject.orgId));
     const effective = resolve(category, layers, subject.projectId, subject.keyOverrides);
     if (effective === undefined) {
       return undefined;
@@ -288,17 +338,15 @@ export function createRateLimitsService(deps: {
         await loadOrg(stores, orgId, true);
         await changeIn(stores, ctx, orgId, changes, projectId);
       });
-      cache.delete(orgId);
+      invalidate(orgId);
       return list(orgId, projectId);
     },
 
     /** Drop the cached limits and plan of `orgId` (it changed in another process). */
-    forgetOrg: (orgId: string): void => {
-      cache.delete(orgId);
-    },
+    forgetOrg: (orgId: string): void => invalidate(orgId),
 
     /** Drop every cached limit and plan. */
-    forgetAll: (): void => cache.clear(),
+    forgetAll: (): void => invalidate(undefined),
 
     /** Whether the catalog names `category` (the hot path asks this set, not the catalog). */
     hasCategory: (category: string): boolean => categoryKeys.has(category),
@@ -307,6 +355,9 @@ export function createRateLimitsService(deps: {
     async currentPlan(orgId: string): Promise<PlanVersion> {
       return (await cachedLimits(orgId)).plan;
     },
+
+    /** The organization's plan and limits from the one-second cache, to pass on to `takeFor`. */
+    currentLimits: cachedLimits,
 
     takeFor,
 

@@ -3,7 +3,7 @@ import { AppError } from "../../lib/errors.ts";
 import type { AppEnv } from "../env.ts";
 
 /** The credential, from `Authorization: Bearer <key>`, a raw `Authorization: <key>`, or `X-API-Key`. */
-function presentedCredential(
+export function presentedCredential(
   authorization: string | undefined,
   apiKey: string | undefined,
 ): string | undefined {
@@ -18,14 +18,18 @@ function presentedCredential(
   return undefined;
 }
 
+export function missingCredential(): AppError {
+  return new AppError(
+    "unauthenticated",
+    "Send an API key as 'Authorization: Bearer <key>' or 'X-API-Key: <key>'",
+  );
+}
+
 export function authenticate(options: { trustProxy: boolean }): MiddlewareHandler<AppEnv> {
   return async (c, next) => {
     const credential = presentedCredential(c.req.header("Authorization"), c.req.header("X-API-Key"));
     if (credential === undefined) {
-      throw new AppError(
-        "unauthenticated",
-        "Send an API key as 'Authorization: Bearer <key>' or 'X-API-Key: <key>'",
-      );
+      throw missingCredential();
     }
     const principal = await c.var.services.authenticator.authenticate(credential);
     c.set("principal", principal);

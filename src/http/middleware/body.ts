@@ -33,19 +33,9 @@ function depthExceeds(value: unknown, max: number): boolean {
   return false;
 }
 
-/**
- * Every request body is JSON or nothing. Checked once here, so the validators never see a body that
- * is not JSON (Hono's would silently treat it as `{}`).
- */
-export const requireJsonBody: MiddlewareHandler = async (c, next) => {
-  if (c.req.method === "GET" || c.req.method === "HEAD" || c.req.method === "OPTIONS") {
-    return next();
-  }
-  const text = await c.req.text();
-  if (text.trim().length === 0) {
-    return next();
-  }
-  const mediaType = c.req.header("Content-Type")?.split(";")[0]?.trim().toLowerCase() ?? "";
+/** A non-empty body as JSON: refused unless its media type is JSON, it parses, and it is not too deep. */
+export function parseJsonBody(text: string, contentType: string | undefined): unknown {
+  const mediaType = contentType?.split(";")[0]?.trim().toLowerCase() ?? "";
   if (!/^application\/([\w.-]+\+)?json$/.test(mediaType)) {
     throw new AppError(
       "unsupported_media_type",
@@ -63,5 +53,21 @@ export const requireJsonBody: MiddlewareHandler = async (c, next) => {
       errors: [{ path: "", message: `nested deeper than ${MAX_JSON_DEPTH} levels` }],
     });
   }
+  return parsed;
+}
+
+/**
+ * Every request body is JSON or nothing. Checked once here, so the validators never see a body that
+ * is not JSON (Hono's would silently treat it as `{}`).
+ */
+export const requireJsonBody: MiddlewareHandler = async (c, next) => {
+  if (c.req.method === "GET" || c.req.method === "HEAD" || c.req.method === "OPTIONS") {
+    return next();
+  }
+  const text = await c.req.text();
+  if (text.trim().length === 0) {
+    return next();
+  }
+  parseJsonBody(text, c.req.header("Content-Type"));
   return next();
 };

@@ -1,5 +1,9 @@
 import type { MiddlewareHandler } from "hono";
-import { type RateLimitOutcome, rateLimited } from "../../domain/rate-limits/rate-limits.service.ts";
+import {
+  limiterUnavailable,
+  type RateLimitOutcome,
+  rateLimited,
+} from "../../domain/rate-limits/rate-limits.service.ts";
 import type { AppEnv } from "../env.ts";
 import { problemResponse } from "../problem.ts";
 
@@ -28,6 +32,14 @@ export function rateLimit(category: string): MiddlewareHandler<AppEnv> {
   return async (c, next) => {
     const outcome = await c.var.services.rateLimits.take(c.var.principal, category);
     if (outcome === undefined) {
+      await next();
+      return undefined;
+    }
+    if (outcome.decision.unavailable === true) {
+      // Nothing was counted: closed refuses with a 503, open lets the request through without headers.
+      if (!outcome.decision.allowed) {
+        throw limiterUnavailable();
+      }
       await next();
       return undefined;
     }

@@ -1,5 +1,6 @@
 import { z } from "@hono/zod-openapi";
-import type { AuthorizeDecision } from "../../domain/authorize/authorize.service.ts";
+import type { AuthorizeDecision, AuthorizeInput } from "../../domain/authorize/authorize.service.ts";
+import { UNAVAILABLE_RETRY_SECONDS } from "../../domain/rate-limits/rate-limits.service.ts";
 import { DECIMAL_PATTERN } from "../../lib/decimal.ts";
 import { rateLimitHeaders } from "../middleware/rate-limit.ts";
 import { ScopeSchema } from "./api-key.ts";
@@ -31,8 +32,8 @@ export const AuthorizeBody = z
       .optional()
       .openapi({
         description:
-          "Credits the request needs, as an exact decimal string. Until the credit ledger exists this is " +
-          "compared with the plan's monthly allocation only, and nothing is debited",
+          "Credits the request costs, as an exact decimal string: debited from the organization's ledger " +
+          "(consumption order and overdraft: docs/credits.md) once every other check has passed",
         example: "2.5",
       }),
   })
@@ -44,14 +45,23 @@ const REASONS = [
   "key_revoked",
   "organization_suspended",
   "rate_limited",
+  "rate_limiter_unavailable",
   "insufficient_credits",
+  "spending_limit_reached",
   "scope_missing",
 ] as const;
 
 export const AuthorizeResultSchema = z
   .object({
     allowed: z.boolean(),
-    reason: z.enum(REASONS).nullable().openapi({ description: "null when allowed" }),
+    reason: z
+      .enum(REASONS)
+      .nullable()
+      .openapi({
+        description:
+          "null when allowed. `rate_limiter_unavailable`: Redis could not be reached and " +
+          "RATE_LIMIT_FAILURE_MODE is `closed` (headers then carry Retry-After)",
+      }),
     org_id: z.string().nullable(),
     project_id: z.string().nullable(),
     key_id: z.string().nullable(),
@@ -71,15 +81,24 @@ export const AuthorizeResultSchema = z
       .openapi({
         description:
           "The category's limit after this call; null when the request was not counted (refused " +
-          "before the limit) or the plan does not limit the category",
+          "before the limit), the plan does not limit the category, or the limiter's store could not be " +
+          "reached (RATE_LIMIT_FAILURE_MODE decided: `open` allows, `closed` refuses with reason " +
+          "`rate_limiter_unavailable`)",
       }),
     credits: z
-      .object({ required: z.string(), monthly_allocation: z.string().nullable() })
+      .object({
+        required: z.string(),
+        debited: z.boolean(),
+        balance: z.string().nullable(),
+        transaction_id: z.string().nullable(),
+      })
       .nullable()
       .openapi({
         description:
-          "Set when `credits` was given. `monthly_allocation` is the plan's monthly credits (null: custom, " +
-          "never refused); no ledger exists yet, so nothing is debited",
+          "Set when `credits` was given. `debited`: the credits were taken from the organization's ledger " +
+          "(one transaction, committed before this answer; `transaction_id` names its entry). `balance`: " +
+          "after the debit, or when refused for insufficient_credits / spending_limit_reached; null when the " +
+          "request was refused before the ledger was consulted. Credits `0` are allowed and not debited",
       }),
     headers: z.record(z.string(), z.string()).openapi({
       description:
@@ -90,14 +109,31 @@ export const AuthorizeResultSchema = z
   })
   .openapi("AuthorizeResult");
 
+/** The validated body as the service's input. */
+export function authorizeInput(body: z.infer<typeof AuthorizeBody>): AuthorizeInput {
+  return {
+    key: body.key,
+    category: body.category,
+    cost: body.cost,
+    scope: body.scope,
+    credits: body.credits,
+  };
+}
+
 export function toAuthorizeResult(d: AuthorizeDecision): z.infer<typeof AuthorizeResultSchema> {
   const headers: Record<string, string> = {};
-  if (d.limit !== undefined) {
-    for (const [name, value] of rateLimitHeaders(d.limit)) {
+  // The limiter's store could not be reached: nothing was counted, so there is no limit to show; the
+  // closed failure mode's refusal still tells the end user when to retry.
+  const counted = d.limit?.decision.unavailable === true ? undefined : d.limit;
+  if (d.limit !== undefined && counted === undefined && !d.limit.decision.allowed) {
+    headers["Retry-After"] = String(UNAVAILABLE_RETRY_SECONDS);
+  }
+  if (counted !== undefined) {
+    for (const [name, value] of rateLimitHeaders(counted)) {
       headers[name] = value;
     }
-    if (!d.limit.decision.allowed) {
-      headers["Retry-After"] = String(Math.max(1, Math.ceil(d.limit.decision.retryAfterSeconds)));
+    if (!counted.decision.allowed) {
+      headers["Retry-After"] = String(Math.max(1, Math.ceil(counted.decision.retryAfterSeconds)));
     }
   }
   return {
@@ -112,18 +148,23 @@ export function toAuthorizeResult(d: AuthorizeDecision): z.infer<typeof Authoriz
         ? null
         : { key: d.plan.key, version: d.plan.version, tier: d.plan.definition.tier },
     limit:
-      d.limit === undefined
+      counted === undefined
         ? null
         : {
-            category: d.limit.category,
-            limit: d.limit.limit,
-            remaining: d.limit.decision.remaining,
-            reset_at: d.limit.decision.resetAt.toISOString(),
+            category: counted.category,
+            limit: counted.limit,
+            remaining: counted.decision.remaining,
+            reset_at: counted.decision.resetAt.toISOString(),
           },
     credits:
       d.credits === undefined
         ? null
-        : { required: d.credits.required, monthly_allocation: d.credits.monthlyAllocation },
+        : {
+            required: d.credits.required,
+            debited: d.credits.debited,
+            balance: d.credits.balance,
+            transaction_id: d.credits.entryId,
+          },
     headers,
   };
 }

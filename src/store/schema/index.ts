@@ -1,5 +1,10 @@
+export { alerts } from "./alerts.ts";
 export { apiKeys } from "./api-keys.ts";
 export { auditEvents } from "./audit-events.ts";
+export { creditAccounts } from "./credit-accounts.ts";
+export { creditEntries } from "./credit-entries.ts";
+export { creditGrants } from "./credit-grants.ts";
+export { creditPeriods } from "./credit-periods.ts";
 export { idempotencyKeys } from "./idempotency-keys.ts";
 export { invitations } from "./invitations.ts";
 export { mailOutbox } from "./mail-outbox.ts";
@@ -9,6 +14,7 @@ export { organizations } from "./organizations.ts";
 export { planVersions } from "./plan-versions.ts";
 export { projects } from "./projects.ts";
 export { rateLimitOverrides } from "./rate-limit-overrides.ts";
+export { spendingLimits } from "./spending-limits.ts";
 export { stripeEvents } from "./stripe-events.ts";
 export { subscriptions } from "./subscriptions.ts";
 export { users } from "./users.ts";

@@ -1,7 +1,12 @@
 import { createRoute, type OpenAPIHono } from "@hono/zod-openapi";
 import type { AppEnv } from "../../env.ts";
 import { guarded } from "../../middleware/access.ts";
-import { AuthorizeBody, AuthorizeResultSchema, toAuthorizeResult } from "../../schemas/authorize.ts";
+import {
+  AuthorizeBody,
+  AuthorizeResultSchema,
+  authorizeInput,
+  toAuthorizeResult,
+} from "../../schemas/authorize.ts";
 import { errorResponses } from "../../schemas/common.ts";
 
 const route = createRoute({
@@ -14,7 +19,8 @@ const route = createRoute({
     "request against the organization's rate limit of a category",
   description:
     "Answers 200 with `allowed: false` and a `reason` for every denial; the caller decides what to return, " +
-    "and forwards `headers` to its end user. See docs/rate-limits.md.",
+    "and forwards `headers` to its end user. See docs/rate-limits.md. Served in front of the framework " +
+    "(docs/adr/0004-authorize-fast-path.md) with the same answers.",
   ...guarded({ kind: "operator" }),
   request: {
     body: { required: true, content: { "application/json": { schema: AuthorizeBody } } },
@@ -30,14 +36,7 @@ const route = createRoute({
 
 export function registerAuthorize(api: OpenAPIHono<AppEnv>): void {
   api.openapi(route, async (c) => {
-    const body = c.req.valid("json");
-    const decision = await c.var.services.authorize.authorize({
-      key: body.key,
-      category: body.category,
-      cost: body.cost,
-      scope: body.scope,
-      credits: body.credits,
-    });
+    const decision = await c.var.services.authorize.authorize(authorizeInput(c.req.valid("json")));
     return c.json(toAuthorizeResult(decision), 200);
   });
 }

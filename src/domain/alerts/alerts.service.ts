@@ -1,0 +1,182 @@
+import type { Clock } from "../../lib/clock.ts";
+import { decodeCursor, type Page, toPage } from "../../lib/cursor.ts";
+import { newId } from "../../lib/ids.ts";
+import type { JsonObject } from "../../lib/json.ts";
+import { enqueueMail } from "../mail/mail.ts";
+import { loadOrg } from "../orgs/orgs.service.ts";
+import type { Stores, Transactor } from "../stores.ts";
+import type { SubscriptionsService } from "../subscriptions/subscriptions.service.ts";
+import { alertEmail } from "./alert-email.ts";
+import { creditPeriodOf } from "./alert-period.ts";
+import type { AlertsStore } from "./alerts.store.ts";
+import { type Alert, type AlertType, NAMED_ALERT_TYPES } from "./alerts.types.ts";
+
+/** An alert still unsent this long after it was recorded is handed to the delivery job again by the sweep. */
+export const REDELIVER_AFTER_MS = 60_000;
+const SWEEP_BATCH = 100;
+
+/** What an alert asks for: once per organization, type and billing period. */
+export type AlertRequest = {
+  orgId: string;
+  type: AlertType;
+  periodStart: Date;
+  details: JsonObject;
+};
+
+/**
+ * Record an alert through `store`, which may be bound to the caller's transaction (a Stripe webhook's):
+ * the alert commits with what caused it. Undefined when this organization, type and period already has one.
+ * An alert recorded this way is delivered by the sweep (within a minute); `AlertsService.fire` also wakes the
+ * delivery job at once.
+ */
+export async function recordAlert(
+  store: Pick<AlertsStore, "insertIfAbsent">,
+  request: AlertRequest,
+  clock: Clock,
+): Promise<Alert | undefined> {
+  return store.insertIfAbsent({
+    id: newId("alr"),
+    orgId: request.orgId,
+    type: request.type,
+    periodStart: request.periodStart,
+    details: request.details,
+    createdAt: clock.now(),
+    sentAt: null,
+  });
+}
+
+/** Hands an alert id to the durable delivery job (pg-boss); set by `startJobs`. */
+export type AlertDispatcher = {
+  send(alertId: string): Promise<void>;
+  onError(err: unknown, alertId: string): void;
+};
+
+export type DeliveryOutcome = "sent" | "already_sent" | "not_found";
+
+/** `alert_emails`: when each alert of the current period was sent (null: not fired, or not yet sent). */
+export type AlertEmails = { periodStart: Date; sent: Record<string, Date | null> };
+
+export function createAlertsService(deps: {
+  db: Transactor;
+  stores: Pick<Stores, "orgs" | "alerts">;
+  subscriptions: Pick<SubscriptionsService, "current">;
+  clock: Clock;
+  /** PUBLIC_URL without a trailing slash: links in the emails. */
+  publicUrl: string;
+}) {
+  const { clock } = deps;
+  let dispatcher: AlertDispatcher | undefined;
+
+  async function dispatch(alertId: string): Promise<void> {
+    if (dispatcher === undefined) {
+      return;
+    }
+    try {
+      await dispatcher.send(alertId);
+    } catch (err) {
+      // The alert row is the durable record: the sweep hands it to the job again.
+      dispatcher.onError(err, alertId);
+    }
+  }
+
+  return {
+    /**
+     * Record the alert unless this organization already has one of `type` in the period starting at
+     * `periodStart` (INSERT … ON CONFLICT DO NOTHING, so of any number of processes, retries and racing
+     * callers exactly one records it), and hand it to the delivery job. Returns the alert when this call
+     * recorded it, undefined when it had already fired.
+     */
+    async fire(
+      orgId: string,
+      type: AlertType,
+      periodStart: Date,
+      details: JsonObject,
+    ): Promise<Alert | undefined> {
+      const alert = await recordAlert(deps.stores.alerts, { orgId, type, periodStart, details }, clock);
+      if (alert !== undefined) {
+        await dispatch(alert.id);
+      }
+      return alert;
+    },
+
+    /**
+     * The delivery job: in one transaction, with the alert row locked, put one email per recipient (the
+     * billing email, the owners and billing members, deduplicated) in the mail outbox and set `sent_at`.
+     * A second run (a retry, a duplicate job) finds `sent_at` set and sends nothing.
+     */
+    async deliver(alertId: string): Promise<DeliveryOutcome> {
+      return deps.db.transaction(async (stores) => {
+        const alert = await stores.alerts.findForUpdate(alertId);
+        if (alert === undefined) {
+          return "not_found";
+        }
+        if (alert.sentAt !== null) {
+          return "already_sent";
+        }
+        const recipients = await stores.alerts.recipients(alert.orgId);
+        if (recipients === undefined) {
+          return "not_found";
+        }
+        const addresses = new Map<string, string>();
+        for (const email of [recipients.billingEmail, ...recipients.memberEmails]) {
+          if (email !== null && email.trim() !== "") {
+            addresses.set(email.trim().toLowerCase(), email.trim());
+          }
+        }
+        const { subject, text } = alertEmail(
+          alert,
+          { name: recipients.orgName, displayName: recipients.orgDisplayName },
+          deps.publicUrl,
+        );
+        for (const to of addresses.values()) {
+          await enqueueMail(
+            stores.mailOutbox,
+            { orgId: alert.orgId, to, subject, text, kind: `alert.${alert.type}` },
+            clock,
+          );
+        }
+        await stores.alerts.markSent(alert.id, clock.now());
+        return "sent";
+      });
+    },
+
+    /** Ids of alerts recorded over a minute ago and still unsent (a lost wake-up, one recorded in another transaction). */
+    async undelivered(): Promise<string[]> {
+      return deps.stores.alerts.listUndelivered(
+        new Date(clock.now().getTime() - REDELIVER_AFTER_MS),
+        SWEEP_BATCH,
+      );
+    },
+
+    /** Set by the background jobs once pg-boss runs; until then alerts wait for the sweep. */
+    setDispatcher(next: AlertDispatcher | undefined): void {
+      dispatcher = next;
+    },
+
+    /** The organization's alerts, newest first. */
+    async list(orgId: string, query: { limit: number; cursor: string | undefined }): Promise<Page<Alert>> {
+      await loadOrg(deps.stores, orgId);
+      const after = decodeCursor(query.cursor, "alr");
+      const rows = await deps.stores.alerts.list({ orgId, limit: query.limit, after });
+      return toPage(rows, query.limit);
+    },
+
+    /**
+     * `alert_emails` of the reference LLM router: for the current (credit) period, each alert type → when
+     * its email was sent (null: not fired, or not yet sent). Every named type is listed, plus any
+     * `usage_<n>` of a custom threshold that fired.
+     */
+    async alertEmails(orgId: string): Promise<AlertEmails> {
+      await loadOrg(deps.stores, orgId);
+      const { subscription } = await deps.subscriptions.current(orgId);
+      const periodStart = creditPeriodOf(subscription, clock.now()).start;
+      const sent: Record<string, Date | null> = Object.fromEntries(NAMED_ALERT_TYPES.map((t) => [t, null]));
+      for (const alert of await deps.stores.alerts.listForPeriod(orgId, periodStart)) {
+        sent[alert.type] = alert.sentAt;
+      }
+      return { periodStart, sent };
+    },
+  };
+}
+
+export type AlertsService = ReturnType<typeof createAlertsService>;
