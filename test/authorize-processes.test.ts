@@ -1,10 +1,6 @@
-import { readFile, rm } from "node:fs/promises";
-import { join } from "node:path";
-import pg from "pg";
-import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
-import { createFreshDatabase, reachableTempDir } from "./fresh.ts";
-import { api, killRunning, type Proc, startServer, stop, waitReady } from "./process.ts";
-import { freePort } from "./util.ts";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { type Fleet, startFleet } from "./fleet.ts";
+import { api } from "./process.ts";
 
 /**
  * Two real server processes on one PostgreSQL (and one Redis when TEST_REDIS_URL is set), each caching keys
@@ -24,47 +20,19 @@ if (REDIS_URL === undefined) {
 /** Revocation and suspension must reach the other process within this bound. */
 const PROPAGATION_BOUND_MS = 1000;
 
-let admin: pg.Client;
-let databaseName: string;
-let databaseUrl: string;
-const dirs: string[] = [];
-const servers: Proc[] = [];
+let fleet: Fleet;
 let portA: number;
 let portB: number;
 let operatorKey: string;
 
-const dataDir = (label: string) => reachableTempDir(label, dirs);
-
 beforeAll(async () => {
-  admin = new pg.Client({ connectionString: inject("adminDatabaseUrl") });
-  await admin.connect();
-  ({ name: databaseName, url: databaseUrl } = await createFreshDatabase(admin, "authz"));
-
-  const dirA = await dataDir("authz-a");
-  const dirB = await dataDir("authz-b");
-  [portA, portB] = [await freePort(), await freePort()];
-  const shared = { DATABASE_URL: databaseUrl, ...(REDIS_URL === undefined ? {} : { REDIS_URL }) };
-  // A first: it migrates and writes the operator key; B then starts on the migrated database.
-  const a = startServer({ ...shared, ORGPLANE_DATA_DIR: dirA, PORT: String(portA) });
-  servers.push(a);
-  await waitReady(a, portA, performance.now());
-  const b = startServer({ ...shared, ORGPLANE_DATA_DIR: dirB, PORT: String(portB) });
-  servers.push(b);
-  await waitReady(b, portB, performance.now());
-  operatorKey = (await readFile(join(dirA, "operator-key"), "utf8")).trim();
+  // Both on the same database (and Redis, when set): A migrates and writes the operator key, then B starts.
+  fleet = await startFleet("authz", 2, REDIS_URL === undefined ? {} : { REDIS_URL });
+  [portA = 0, portB = 0] = fleet.ports;
+  ({ operatorKey } = fleet);
 }, 120_000);
 
-afterAll(async () => {
-  for (const server of servers) {
-    expect(await stop(server), server.output().slice(-2000)).toEqual({ code: 0, signal: null });
-  }
-  await killRunning();
-  await admin.query(`drop database if exists ${databaseName} with (force)`);
-  await admin.end();
-  for (const dir of dirs) {
-    await rm(dir, { recursive: true, force: true });
-  }
-}, 60_000);
+afterAll(() => fleet?.close(), 60_000);
 
 async function createOrgWithKey(name: string): Promise<{ orgId: string; key: string; keyId: string }> {
   const org = await api(portA, "POST", "/v1/organizations", operatorKey, { name });

@@ -1,54 +1,26 @@
-import { readFile, rm } from "node:fs/promises";
-import { join } from "node:path";
 import pg from "pg";
-import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
-import { createFreshDatabase, reachableTempDir } from "./fresh.ts";
-import { api, killRunning, type Proc, startServer, stop, waitForExit, waitReady } from "./process.ts";
-import { freePort } from "./util.ts";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { type Fleet, startFleet } from "./fleet.ts";
+import { api, waitForExit } from "./process.ts";
 
 /**
  * Credits debited by POST /v1/authorize on real server processes sharing one PostgreSQL: exactness across
  * two processes, and every acknowledged debit still in the ledger after a `kill -9`.
  */
 
-let admin: pg.Client;
-let databaseName: string;
-let databaseUrl: string;
-const dirs: string[] = [];
-const servers: Proc[] = [];
+let fleet: Fleet;
 let portA: number;
 let portB: number;
 let operatorKey: string;
+let databaseUrl: string;
 
 beforeAll(async () => {
-  admin = new pg.Client({ connectionString: inject("adminDatabaseUrl") });
-  await admin.connect();
-  ({ name: databaseName, url: databaseUrl } = await createFreshDatabase(admin, "credproc"));
-  const dirA = await reachableTempDir("credproc-a", dirs);
-  const dirB = await reachableTempDir("credproc-b", dirs);
-  [portA, portB] = [await freePort(), await freePort()];
-  const a = startServer({ DATABASE_URL: databaseUrl, ORGPLANE_DATA_DIR: dirA, PORT: String(portA) });
-  servers.push(a);
-  await waitReady(a, portA, performance.now());
-  const b = startServer({ DATABASE_URL: databaseUrl, ORGPLANE_DATA_DIR: dirB, PORT: String(portB) });
-  servers.push(b);
-  await waitReady(b, portB, performance.now());
-  operatorKey = (await readFile(join(dirA, "operator-key"), "utf8")).trim();
+  fleet = await startFleet("credproc", 2);
+  [portA = 0, portB = 0] = fleet.ports;
+  ({ operatorKey, databaseUrl } = fleet);
 }, 120_000);
 
-afterAll(async () => {
-  for (const server of servers) {
-    if (server.child.exitCode === null && server.child.signalCode === null) {
-      expect(await stop(server), server.output().slice(-2000)).toEqual({ code: 0, signal: null });
-    }
-  }
-  await killRunning();
-  await admin.query(`drop database if exists ${databaseName} with (force)`);
-  await admin.end();
-  for (const dir of dirs) {
-    await rm(dir, { recursive: true, force: true });
-  }
-}, 60_000);
+afterAll(() => fleet?.close(), 60_000);
 
 /** An organization with exactly `balance` credits, limits out of the way, and one key. */
 async function orgWithBalance(balance: number): Promise<{ orgId: string; key: string }> {
@@ -127,12 +99,7 @@ describe("authorize debits on real server processes", () => {
 
   it("keeps every acknowledged debit through a kill -9, and the balance equal to the ledger", async () => {
     const { orgId, key } = await orgWithBalance(1_000_000);
-    const dir = await reachableTempDir("credproc-c", dirs);
-    const port = await freePort();
-    const env = { DATABASE_URL: databaseUrl, ORGPLANE_DATA_DIR: dir, PORT: String(port) };
-    const victim = startServer(env);
-    servers.push(victim);
-    await waitReady(victim, port, performance.now());
+    const { proc: victim, port } = await fleet.start();
 
     let acknowledged = 0;
     let inFlight = 0;
@@ -174,13 +141,11 @@ describe("authorize debits on real server processes", () => {
     expect(Number(after.balance)).toBe(1_000_000 - after.debits);
     expect(after.sum).toBe(after.balance);
 
-    // Restarted on the same database, the server sees the same balance and goes on debiting.
-    const again = startServer(env);
-    servers.push(again);
-    await waitReady(again, port, performance.now());
-    const view = await api(port, "GET", `/v1/organizations/${orgId}/credits`, operatorKey);
+    // Restarted on the same database, a server sees the same balance and goes on debiting.
+    const { port: againPort } = await fleet.start();
+    const view = await api(againPort, "GET", `/v1/organizations/${orgId}/credits`, operatorKey);
     expect(Number(view.body.balance)).toBe(1_000_000 - after.debits);
-    const one = await api(port, "POST", "/v1/authorize", operatorKey, {
+    const one = await api(againPort, "POST", "/v1/authorize", operatorKey, {
       key,
       category: "metadata",
       credits: "1",

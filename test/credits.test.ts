@@ -18,21 +18,10 @@ import {
   PREFIXES,
   type TestContext,
 } from "./harness.ts";
+import { testPlan } from "./plans.ts";
 
 function plan(key: string, monthlyCredits: string | null): PlanDefinition {
-  return {
-    key,
-    name: key,
-    tier: key,
-    price: null,
-    trialDays: 0,
-    monthlyCredits,
-    rateLimits: {},
-    quotas: {},
-    features: {},
-    visibility: "public",
-    stripePriceId: null,
-  };
+  return testPlan(key, { monthlyCredits });
 }
 
 const catalog: Catalog = {

@@ -1,10 +1,7 @@
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
-import { readFile, rm } from "node:fs/promises";
-import { join } from "node:path";
-import pg from "pg";
-import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
-import { createFreshDatabase, reachableTempDir } from "./fresh.ts";
-import { api, killRunning, type Proc, startServer, stop, waitReady } from "./process.ts";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { type Fleet, startFleet } from "./fleet.ts";
+import { api, type Proc } from "./process.ts";
 import { freePort } from "./util.ts";
 
 /**
@@ -22,10 +19,8 @@ if (!hasRedisServer) {
 /** How long the limiter may take to reconnect after Redis returns (its backoff is capped at 1 s). */
 const RECOVERY_BOUND_MS = 10_000;
 
-let admin: pg.Client;
-let databaseName: string;
-const dirs: string[] = [];
-const servers: Proc[] = [];
+let fleet: Fleet | undefined;
+let servers: Proc[] = [];
 let redis: ChildProcess | undefined;
 let redisPort: number;
 let portClosed: number;
@@ -71,28 +66,14 @@ beforeAll(async () => {
   if (!hasRedisServer) {
     return;
   }
-  admin = new pg.Client({ connectionString: inject("adminDatabaseUrl") });
-  await admin.connect();
-  const fresh = await createFreshDatabase(admin, "limfail");
-  databaseName = fresh.name;
   redisPort = await freePort();
   await startRedis();
-  const dirClosed = await reachableTempDir("limfail-closed", dirs);
-  const dirOpen = await reachableTempDir("limfail-open", dirs);
-  [portClosed, portOpen] = [await freePort(), await freePort()];
-  const shared = { DATABASE_URL: fresh.url, REDIS_URL: `redis://127.0.0.1:${redisPort}` };
-  const closed = startServer({ ...shared, ORGPLANE_DATA_DIR: dirClosed, PORT: String(portClosed) });
-  servers.push(closed);
-  await waitReady(closed, portClosed, performance.now());
-  const open = startServer({
-    ...shared,
-    ORGPLANE_DATA_DIR: dirOpen,
-    PORT: String(portOpen),
-    RATE_LIMIT_FAILURE_MODE: "open",
-  });
-  servers.push(open);
-  await waitReady(open, portOpen, performance.now());
-  operatorKey = (await readFile(join(dirClosed, "operator-key"), "utf8")).trim();
+  fleet = await startFleet("limfail", 2, { REDIS_URL: `redis://127.0.0.1:${redisPort}` }, (i) =>
+    i === 1 ? { RATE_LIMIT_FAILURE_MODE: "open" } : {},
+  );
+  [portClosed = 0, portOpen = 0] = fleet.ports;
+  servers = fleet.servers;
+  operatorKey = fleet.operatorKey;
   const org = await api(portClosed, "POST", "/v1/organizations", operatorKey, {
     name: "Limiter Failure Inc",
   });
@@ -105,17 +86,10 @@ beforeAll(async () => {
 }, 120_000);
 
 afterAll(async () => {
-  for (const server of servers) {
-    expect(await stop(server), server.output().slice(-2000)).toEqual({ code: 0, signal: null });
-  }
-  await killRunning();
-  await killRedis();
-  if (admin !== undefined) {
-    await admin.query(`drop database if exists ${databaseName} with (force)`);
-    await admin.end();
-  }
-  for (const dir of dirs) {
-    await rm(dir, { recursive: true, force: true });
+  try {
+    await fleet?.close();
+  } finally {
+    await killRedis();
   }
 }, 60_000);
 

@@ -17,6 +17,7 @@ import {
   type TestContext,
   uniqueName,
 } from "../harness.ts";
+import { testPlan } from "../plans.ts";
 
 type Decision = {
   allowed: boolean;
@@ -41,19 +42,7 @@ function plan(
   monthlyCredits: string | null,
   rateLimits: Record<string, number>,
 ): PlanDefinition {
-  return {
-    key,
-    name: key,
-    tier: `${key}-tier`,
-    price: null,
-    trialDays: 0,
-    monthlyCredits,
-    rateLimits,
-    quotas: {},
-    features: {},
-    visibility: "public",
-    stripePriceId: null,
-  };
+  return testPlan(key, { tier: `${key}-tier`, monthlyCredits, rateLimits });
 }
 
 const catalog: Catalog = {

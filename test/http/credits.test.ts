@@ -1,21 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Catalog, PlanDefinition } from "../../src/domain/catalog/catalog.types.ts";
 import { createTestContext, expectStatus, type ListBody, type TestContext } from "../harness.ts";
+import { testPlan } from "../plans.ts";
 
 function plan(key: string, monthlyCredits: string | null): PlanDefinition {
-  return {
-    key,
-    name: key,
-    tier: key,
-    price: null,
-    trialDays: 0,
-    monthlyCredits,
-    rateLimits: {},
-    quotas: {},
-    features: {},
-    visibility: "public",
-    stripePriceId: null,
-  };
+  return testPlan(key, { monthlyCredits });
 }
 
 const catalog: Catalog = {

@@ -1,24 +1,13 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Catalog, PlanDefinition } from "../../src/domain/catalog/catalog.types.ts";
 import { createTestContext, expectStatus, type TestContext, uniqueName } from "../harness.ts";
+import { testPlan } from "../plans.ts";
 
 type QuotaBody = { quota: string; limit: number | null; current: number; source: string };
 type QuotaProblem = { code: string; status: number; quota: string; limit: number; current: number };
 
 function plan(key: string, quotas: Record<string, number | null>): PlanDefinition {
-  return {
-    key,
-    name: key,
-    tier: key,
-    price: null,
-    trialDays: 0,
-    monthlyCredits: "100",
-    rateLimits: {},
-    quotas,
-    features: {},
-    visibility: "public",
-    stripePriceId: null,
-  };
+  return testPlan(key, { quotas });
 }
 
 const catalog: Catalog = {

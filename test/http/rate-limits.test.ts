@@ -9,6 +9,7 @@ import {
   type TestContext,
   uniqueName,
 } from "../harness.ts";
+import { testPlan } from "../plans.ts";
 
 type Limit = { category: string; requests_per_minute: number; window_seconds: number; source: string };
 type LimitList = { data: Limit[]; has_more: boolean };
@@ -23,19 +24,7 @@ type Problem = {
 };
 
 function plan(key: string, rateLimits: Record<string, number>): PlanDefinition {
-  return {
-    key,
-    name: key,
-    tier: key,
-    price: null,
-    trialDays: 0,
-    monthlyCredits: "100",
-    rateLimits,
-    quotas: {},
-    features: {},
-    visibility: "public",
-    stripePriceId: null,
-  };
+  return testPlan(key, { rateLimits });
 }
 
 const catalog: Catalog = {

@@ -398,6 +398,14 @@ export function createCreditsService(deps: {
     return { account, opened };
   }
 
+  /** Move the locked account's use of the period by `units` (negative: given back). */
+  async function addPeriodUse(stores: TxStores, account: CreditAccount, units: bigint, now: Date) {
+    await stores.credits.updateAccount(account.orgId, {
+      periodUsed: fromUnits(toUnits(account.periodUsed) + units),
+      updatedAt: now,
+    });
+  }
+
   async function announce(orgId: string, opened: Period | undefined): Promise<void> {
     if (opened !== undefined && deps.onPeriodReset !== undefined) {
       await deps.onPeriodReset(orgId, opened);
@@ -819,10 +827,7 @@ export function createCreditsService(deps: {
         } else {
           const taken = await take(stores, account, units, now);
           // A negative adjustment counts as use, as a debit does.
-          await stores.credits.updateAccount(orgId, {
-            periodUsed: fromUnits(toUnits(account.periodUsed) + units),
-            updatedAt: now,
-          });
+          await addPeriodUse(stores, account, units, now);
           e = entry(
             orgId,
             "adjustment",
@@ -910,10 +915,7 @@ export function createCreditsService(deps: {
         } else {
           const given = await giveBack(stores, account, -amount, original.allocations, reason, now);
           // A debit or negative adjustment given back is use given back (as `usedSince` counts it).
-          await stores.credits.updateAccount(orgId, {
-            periodUsed: fromUnits(toUnits(account.periodUsed) + amount),
-            updatedAt: now,
-          });
+          await addPeriodUse(stores, account, amount, now);
           e = entry(
             orgId,
             "reversal",
