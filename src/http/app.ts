@@ -109,7 +109,7 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
     return c.json({ status, database, rate_limiter: rateLimiter });
   });
   app.get("/metrics", async (c) =>
-    c.body(await deps.metrics.registry.metrics(), 200, { "Content-Type": deps.metrics.registry.contentType }),
+    c.body(await deps.metrics.text(), 200, { "Content-Type": deps.metrics.contentType }),
   );
   app.get("/openapi.json", (c) => c.json(document));
   app.route("/", docsRoutes());

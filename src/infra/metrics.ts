@@ -1,48 +1,100 @@
-import { Counter, collectDefaultMetrics, Histogram, Registry } from "prom-client";
+import { collectDefaultMetrics, Registry } from "prom-client";
 
 export type HttpMetrics = {
+  /** Process metrics (prom-client's defaults, when asked for) and any other metric registered on it. */
   registry: Registry;
   observe(labels: { method: string; route: string; status: number }, seconds: number): void;
+  /** The Prometheus text exposition of everything: the registry's metrics, then the HTTP ones. */
+  text(): Promise<string>;
+  contentType: string;
 };
 
-/** One registry per app instance, so tests can build several apps in one process. */
+const REQUESTS = "orgplane_http_requests_total";
+const DURATION = "orgplane_http_request_duration_seconds";
+/** From 1 ms (a cached authorize) to 5 s (a request stuck behind a lock). */
+const BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5];
+
+/** One label set's figures: plain numbers, so an observation is a few additions. */
+type Series = {
+  labels: string;
+  count: number;
+  sum: number;
+  /** Observations per bucket (not cumulative); the last slot is +Inf. */
+  buckets: Float64Array;
+};
+
+function escapeLabel(value: string): string {
+  return value.replace(/\\/g, "\\\\").replace(/"/g, '\\"').replace(/\n/g, "\\n");
+}
+
+/**
+ * The HTTP request counter and latency histogram, kept by hand instead of through prom-client's Counter
+ * and Histogram: those validate and hash the labels on every call, which measured as a large share of a
+ * cached `POST /v1/authorize`. Here a label set is looked up once per request in a Map and observed with
+ * a few additions; the text is written at scrape time, in the same exposition format. Label sets are
+ * bounded: methods, route patterns (not paths) and statuses.
+ *
+ * One registry per app instance, so tests can build several apps in one process.
+ */
 export function createHttpMetrics(options: { defaultMetrics: boolean }): HttpMetrics {
   const registry = new Registry();
   if (options.defaultMetrics) {
     collectDefaultMetrics({ register: registry });
   }
-  const requests = new Counter({
-    name: "orgplane_http_requests_total",
-    help: "HTTP requests by route pattern, method and status",
-    labelNames: ["method", "route", "status"] as const,
-    registers: [registry],
-  });
-  const duration = new Histogram({
-    name: "orgplane_http_request_duration_seconds",
-    help: "HTTP request latency by route pattern, method and status",
-    labelNames: ["method", "route", "status"] as const,
-    // From 1 ms (a cached authorize) to 5 s (a request stuck behind a lock).
-    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
-    registers: [registry],
-  });
-  /**
-   * The counter and histogram children of each label set, kept: prom-client hashes the labels on every
-   * call otherwise, which is a measurable part of a cached authorize. Route patterns, methods and statuses
-   * are few, so this stays small.
-   */
-  const children = new Map<string, { count: { inc(): void }; time: { observe(value: number): void } }>();
+  const series = new Map<string, Series>();
+
+  function render(): string {
+    const lines = [
+      `# HELP ${REQUESTS} HTTP requests by route pattern, method and status`,
+      `# TYPE ${REQUESTS} counter`,
+    ];
+    for (const s of series.values()) {
+      lines.push(`${REQUESTS}{${s.labels}} ${s.count}`);
+    }
+    lines.push(
+      "",
+      `# HELP ${DURATION} HTTP request latency by route pattern, method and status`,
+      `# TYPE ${DURATION} histogram`,
+    );
+    for (const s of series.values()) {
+      let cumulative = 0;
+      for (let i = 0; i < BUCKETS.length; i++) {
+        cumulative += s.buckets[i] ?? 0;
+        lines.push(`${DURATION}_bucket{le="${BUCKETS[i]}",${s.labels}} ${cumulative}`);
+      }
+      lines.push(`${DURATION}_bucket{le="+Inf",${s.labels}} ${s.count}`);
+      lines.push(`${DURATION}_sum{${s.labels}} ${s.sum}`);
+      lines.push(`${DURATION}_count{${s.labels}} ${s.count}`);
+    }
+    return `${lines.join("\n")}\n`;
+  }
+
   return {
     registry,
+    contentType: registry.contentType,
     observe(labels, seconds) {
       const id = `${labels.method} ${labels.route} ${labels.status}`;
-      let child = children.get(id);
-      if (child === undefined) {
-        const l = { method: labels.method, route: labels.route, status: String(labels.status) };
-        child = { count: requests.labels(l), time: duration.labels(l) };
-        children.set(id, child);
+      let s = series.get(id);
+      if (s === undefined) {
+        s = {
+          labels: `method="${escapeLabel(labels.method)}",route="${escapeLabel(labels.route)}",status="${labels.status}"`,
+          count: 0,
+          sum: 0,
+          buckets: new Float64Array(BUCKETS.length + 1),
+        };
+        series.set(id, s);
       }
-      child.count.inc();
-      child.time.observe(seconds);
+      let i = 0;
+      while (i < BUCKETS.length && seconds > (BUCKETS[i] as number)) {
+        i++;
+      }
+      s.buckets[i] = (s.buckets[i] ?? 0) + 1;
+      s.count += 1;
+      s.sum += seconds;
+    },
+    async text() {
+      const others = await registry.metrics();
+      return others.trim() === "" ? render() : `${others.trimEnd()}\n\n${render()}`;
     },
   };
 }
