@@ -71,6 +71,7 @@ export function createServices(
     db,
     stores,
     subscriptions,
+    catalog,
     clock,
     publicUrl: (options.publicUrl ?? DEFAULT_PUBLIC_URL).replace(/\/+$/, ""),
   });

@@ -338,6 +338,8 @@ export function requestThrough(
 export type SecondApp = {
   app: ReturnType<typeof createApp>;
   database: Database;
+  /** The second process's services (its own pool and in-memory state). */
+  services: Services;
   /** Like `t.request`, through this app; the operator key of `t` is the default. */
   request: TestContext["request"];
   close(): Promise<void>;
@@ -369,5 +371,11 @@ export function createSecondApp(
     classifyError: classifyStorageError,
     trustProxy: false,
   });
-  return { app, database, request: requestThrough(app, t.operatorKey), close: () => database.close() };
+  return {
+    app,
+    database,
+    services,
+    request: requestThrough(app, t.operatorKey),
+    close: () => database.close(),
+  };
 }

@@ -22,6 +22,9 @@ const ALERT_SWEEP_QUEUE = "alerts-sweep";
 const ALERT_SWEEP_CRON = "* * * * *";
 const ALERT_RETRY = { retryLimit: 8, retryDelay: 30, retryBackoff: true } as const;
 const ALERT_JOB_SINGLETON_SECONDS = 3600;
+/** `trial_ending` alerts: every minute, next to the subscription sweep (alerts.sweepTrialsEnding). */
+const TRIAL_ENDING_SWEEP_QUEUE = "trials-ending-sweep";
+const TRIAL_ENDING_SWEEP_CRON = "* * * * *";
 /** Workers poll every second: an alert's email is in the outbox about a second after it fires. */
 const ALERT_POLL_SECONDS = 1;
 
@@ -65,7 +68,7 @@ export async function startJobs(options: {
   /** Rolls over credit periods and expires grants (reads and debits do it too, for their org). */
   sweepCredits?: () => Promise<number>;
   /** Delivers alerts by email; its dispatcher is set to this pg-boss once started and cleared at stop. */
-  alerts?: Pick<AlertsService, "deliver" | "undelivered" | "setDispatcher">;
+  alerts?: Pick<AlertsService, "deliver" | "undelivered" | "setDispatcher" | "sweepTrialsEnding">;
 }): Promise<Jobs> {
   const { logger } = options;
   // Two connections: one polls, one runs the sweep's bookkeeping; the sweep itself uses the app's pool.
@@ -134,6 +137,14 @@ export async function startJobs(options: {
           { alert_id: alertId, err: { message: err instanceof Error ? err.message : String(err) } },
           "alert delivery not queued; the sweep retries it",
         ),
+    });
+    // `trial_ending`, after the dispatcher is set so its emails are queued at once. Any number of
+    // processes and runs record it once (the alerts table's unique key).
+    await ensureQueue(boss, TRIAL_ENDING_SWEEP_QUEUE);
+    await boss.schedule(TRIAL_ENDING_SWEEP_QUEUE, TRIAL_ENDING_SWEEP_CRON);
+    await boss.work(TRIAL_ENDING_SWEEP_QUEUE, async () => {
+      const recorded = await alerts.sweepTrialsEnding();
+      logger.debug({ recorded }, "swept trials ending soon");
     });
   }
   return {

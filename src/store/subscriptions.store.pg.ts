@@ -1,13 +1,15 @@
-import { and, eq, gt, isNull, lte, or, sql } from "drizzle-orm";
+import { and, asc, eq, gt, gte, isNull, lte, ne, notExists, or, sql } from "drizzle-orm";
 import type {
   OwnedQuota,
   QuotaUsageStore,
   SubscriptionsStore,
 } from "../domain/subscriptions/subscriptions.store.ts";
 import type { Executor } from "./db.ts";
+import { alerts } from "./schema/alerts.ts";
 import { apiKeys } from "./schema/api-keys.ts";
 import { invitations } from "./schema/invitations.ts";
 import { memberships } from "./schema/memberships.ts";
+import { organizations } from "./schema/organizations.ts";
 import { projects } from "./schema/projects.ts";
 import { subscriptions } from "./schema/subscriptions.ts";
 
@@ -66,6 +68,36 @@ export function createSubscriptionsStore(db: Executor): SubscriptionsStore {
         .orderBy(subscriptions.currentPeriodEnd)
         .limit(limit)
         .for("update", { skipLocked: true });
+    },
+
+    async listTrialsEnding({ now, until, alertedSince, limit }) {
+      const rows = await db
+        .select({ subscription: subscriptions })
+        .from(subscriptions)
+        .innerJoin(organizations, eq(organizations.id, subscriptions.orgId))
+        .where(
+          and(
+            eq(subscriptions.status, "trialing"),
+            gt(subscriptions.trialEnd, now),
+            lte(subscriptions.trialEnd, until),
+            ne(organizations.status, "deleted"),
+            notExists(
+              db
+                .select({ one: sql`1` })
+                .from(alerts)
+                .where(
+                  and(
+                    eq(alerts.orgId, subscriptions.orgId),
+                    eq(alerts.type, "trial_ending"),
+                    gte(alerts.createdAt, alertedSince),
+                  ),
+                ),
+            ),
+          ),
+        )
+        .orderBy(asc(subscriptions.trialEnd), asc(subscriptions.orgId))
+        .limit(limit);
+      return rows.map((r) => r.subscription);
     },
   };
 }

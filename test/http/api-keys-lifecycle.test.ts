@@ -395,7 +395,10 @@ describe("POST /v1/keys/verify", () => {
       clock,
       prefixes: { orgKeyPrefix: "sk", operatorKeyPrefix: "op" },
       keyUsage: { record: () => {}, flush: () => Promise.resolve(0) },
-      quotas: { enforce: () => Promise.reject(new Error("the quotas were read")) },
+      quotas: {
+        enforce: () => Promise.reject(new Error("the quotas were read")),
+        recordAlerts: () => Promise.reject(new Error("the quotas were read")),
+      },
     });
     const bad = generateKey("sk", "live").slice(0, -2);
     expect(await untouchable.verify(`${bad}zz`)).toEqual({ valid: false, reason: "malformed" });

@@ -2,6 +2,8 @@ import type { Clock } from "../../lib/clock.ts";
 import { decodeCursor, type Page, toPage } from "../../lib/cursor.ts";
 import { newId } from "../../lib/ids.ts";
 import type { JsonObject } from "../../lib/json.ts";
+import type { CatalogService } from "../catalog/catalog.service.ts";
+import type { PlanVersion } from "../catalog/catalog.types.ts";
 import { enqueueMail } from "../mail/mail.ts";
 import { loadOrg } from "../orgs/orgs.service.ts";
 import type { Stores, Transactor } from "../stores.ts";
@@ -14,6 +16,10 @@ import { type Alert, type AlertType, NAMED_ALERT_TYPES } from "./alerts.types.ts
 /** An alert still unsent this long after it was recorded is handed to the delivery job again by the sweep. */
 export const REDELIVER_AFTER_MS = 60_000;
 const SWEEP_BATCH = 100;
+
+/** A trialing organization gets its `trial_ending` alert once its trial ends within this many days. */
+export const TRIAL_ENDING_WINDOW_DAYS = 3;
+const DAY_MS = 24 * 60 * 60 * 1000;
 
 /** What an alert asks for: once per organization, type and billing period. */
 export type AlertRequest = {
@@ -51,6 +57,24 @@ export type AlertDispatcher = {
   onError(err: unknown, alertId: string): void;
 };
 
+/** A plan's price as the email reads it ("49.00 USD a month"), or null for a free or contract plan. */
+function priceOf(plan: PlanVersion): string | null {
+  const price = plan.definition.price;
+  if (price === null) {
+    return null;
+  }
+  const currency = price.currency.toUpperCase();
+  let digits = 2;
+  try {
+    digits =
+      new Intl.NumberFormat("en", { style: "currency", currency }).resolvedOptions().maximumFractionDigits ??
+      2;
+  } catch {
+    // Not a currency Intl knows: cents, as most have.
+  }
+  return `${(price.amountMinor / 10 ** digits).toFixed(digits)} ${currency} a ${price.interval}`;
+}
+
 export type DeliveryOutcome = "sent" | "already_sent" | "not_found";
 
 /** `alert_emails`: when each alert of the current period was sent (null: not fired, or not yet sent). */
@@ -58,8 +82,10 @@ export type AlertEmails = { periodStart: Date; sent: Record<string, Date | null>
 
 export function createAlertsService(deps: {
   db: Transactor;
-  stores: Pick<Stores, "orgs" | "alerts">;
+  stores: Pick<Stores, "orgs" | "alerts" | "subscriptions">;
   subscriptions: Pick<SubscriptionsService, "current">;
+  /** Plan names for `trial_ending`: the plan that continues, or the fallback a cancelled trial ends in. */
+  catalog: Pick<CatalogService, "planVersion" | "fallbackPlan">;
   clock: Clock;
   /** PUBLIC_URL without a trailing slash: links in the emails. */
   publicUrl: string;
@@ -79,25 +105,27 @@ export function createAlertsService(deps: {
     }
   }
 
+  /**
+   * Record the alert unless this organization already has one of `type` in the period starting at
+   * `periodStart` (INSERT … ON CONFLICT DO NOTHING, so of any number of processes, retries and racing
+   * callers exactly one records it), and hand it to the delivery job. Returns the alert when this call
+   * recorded it, undefined when it had already fired.
+   */
+  async function fire(
+    orgId: string,
+    type: AlertType,
+    periodStart: Date,
+    details: JsonObject,
+  ): Promise<Alert | undefined> {
+    const alert = await recordAlert(deps.stores.alerts, { orgId, type, periodStart, details }, clock);
+    if (alert !== undefined) {
+      await dispatch(alert.id);
+    }
+    return alert;
+  }
+
   return {
-    /**
-     * Record the alert unless this organization already has one of `type` in the period starting at
-     * `periodStart` (INSERT … ON CONFLICT DO NOTHING, so of any number of processes, retries and racing
-     * callers exactly one records it), and hand it to the delivery job. Returns the alert when this call
-     * recorded it, undefined when it had already fired.
-     */
-    async fire(
-      orgId: string,
-      type: AlertType,
-      periodStart: Date,
-      details: JsonObject,
-    ): Promise<Alert | undefined> {
-      const alert = await recordAlert(deps.stores.alerts, { orgId, type, periodStart, details }, clock);
-      if (alert !== undefined) {
-        await dispatch(alert.id);
-      }
-      return alert;
-    },
+    fire,
 
     /**
      * The delivery job: in one transaction, with the alert row locked, put one email per recipient (the
@@ -138,6 +166,59 @@ export function createAlertsService(deps: {
         await stores.alerts.markSent(alert.id, clock.now());
         return "sent";
       });
+    },
+
+    /**
+     * The `trial_ending` sweep (a pg-boss cron, every minute): fire the alert for every trialing
+     * organization whose trial ends within `TRIAL_ENDING_WINDOW_DAYS`, in the credit period of now.
+     * Organizations told during this window are skipped by the query; `fire`'s ON CONFLICT makes any
+     * number of processes and repeated runs record it once. Returns how many it recorded.
+     */
+    async sweepTrialsEnding(): Promise<number> {
+      const now = clock.now();
+      const window = TRIAL_ENDING_WINDOW_DAYS * DAY_MS;
+      const query = {
+        now,
+        until: new Date(now.getTime() + window),
+        alertedSince: new Date(now.getTime() - window),
+        limit: SWEEP_BATCH,
+      };
+      let fallback: PlanVersion | undefined;
+      let total = 0;
+      for (;;) {
+        const due = await deps.stores.subscriptions.listTrialsEnding(query);
+        let recorded = 0;
+        for (const sub of due) {
+          if (sub.trialEnd === null) {
+            continue;
+          }
+          // As `advance` decides: a trial cancelled for its end falls back, any other continues on its plan.
+          const cancelled = sub.cancelAt !== null && sub.cancelAt.getTime() <= sub.trialEnd.getTime();
+          const plan = await deps.catalog.planVersion(sub.planVersionId);
+          fallback ??= await deps.catalog.fallbackPlan();
+          const next = cancelled ? fallback : plan;
+          const details: JsonObject = {
+            trial_end: sub.trialEnd.toISOString(),
+            trial_plan: plan.key,
+            trial_plan_name: plan.definition.name,
+            at_trial_end: cancelled ? "fallback" : "continues",
+            next_plan: next.key,
+            next_plan_name: next.definition.name,
+            next_plan_price: priceOf(next),
+            fallback_plan: fallback.key,
+            fallback_plan_name: fallback.definition.name,
+          };
+          const periodStart = creditPeriodOf(sub, now).start;
+          if ((await fire(sub.orgId, "trial_ending", periodStart, details)) !== undefined) {
+            recorded += 1;
+          }
+        }
+        total += recorded;
+        // A batch in which nothing was recorded (another process took them) would come back the same.
+        if (due.length < SWEEP_BATCH || recorded === 0) {
+          return total;
+        }
+      }
     },
 
     /** Ids of alerts recorded over a minute ago and still unsent (a lost wake-up, one recorded in another transaction). */

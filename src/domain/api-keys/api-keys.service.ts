@@ -210,8 +210,9 @@ export function createApiKeysService(deps: {
         if (projectId !== null) {
           await loadProject(stores, principal, orgId, projectId);
         }
-        await deps.quotas.enforce(stores, orgId, "api_keys");
+        const admission = await deps.quotas.enforce(stores, orgId, "api_keys");
         await stores.apiKeys.insert(key);
+        await deps.quotas.recordAlerts(stores, admission);
         await stores.audit.insert(
           auditEvent(
             ctx,

@@ -144,7 +144,7 @@ export function createInvitationsService(deps: {
         }
         const now = clock.now();
         await stores.invitations.expireLapsed(orgId, input.email, now);
-        await deps.quotas.enforce(stores, orgId, "invitations");
+        const admission = await deps.quotas.enforce(stores, orgId, "invitations");
         const token = newInvitationToken();
         const invitation: Invitation = {
           id: newId("inv"),
@@ -168,6 +168,7 @@ export function createInvitationsService(deps: {
             `'${input.email}' already has a pending invitation; resend or revoke it`,
           );
         }
+        await deps.quotas.recordAlerts(stores, admission);
         await enqueueMail(
           stores.mailOutbox,
           invitationEmail({
@@ -342,7 +343,7 @@ export function createInvitationsService(deps: {
         if ((await stores.memberships.find(org.id, user.id)) !== undefined) {
           throw new AppError("already_member", `You are already a member of organization '${org.id}'`);
         }
-        await deps.quotas.enforce(stores, org.id, "members");
+        const admission = await deps.quotas.enforce(stores, org.id, "members");
         await stores.memberships.insert({
           orgId: org.id,
           userId: user.id,
@@ -352,6 +353,7 @@ export function createInvitationsService(deps: {
           createdAt: now,
           updatedAt: now,
         });
+        await deps.quotas.recordAlerts(stores, admission);
         const accepted = await stores.invitations.update(org.id, invitation.id, {
           status: "accepted",
           acceptedBy: user.id,

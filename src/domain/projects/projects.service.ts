@@ -150,10 +150,11 @@ export function createProjectsService(deps: {
         const created = await deps.db.transaction(async (stores) => {
           const org = await loadOrg(stores, orgId, true);
           requireLiveOrg(org.status, orgId);
-          await deps.quotas.enforce(stores, orgId, "projects");
+          const admission = await deps.quotas.enforce(stores, orgId, "projects");
           if (!(await stores.projects.insert(project))) {
             return false;
           }
+          await deps.quotas.recordAlerts(stores, admission);
           await stores.audit.insert(
             auditEvent(
               ctx,

@@ -1,5 +1,8 @@
 import type { Clock } from "../../lib/clock.ts";
 import { AppError } from "../../lib/errors.ts";
+import { creditPeriodOf } from "../alerts/alert-period.ts";
+import { recordAlert } from "../alerts/alerts.service.ts";
+import type { AlertType } from "../alerts/alerts.types.ts";
 import type { PlanVersion } from "../catalog/catalog.types.ts";
 import { loadOrg } from "../orgs/orgs.service.ts";
 import type { Organization } from "../orgs/orgs.types.ts";
@@ -14,6 +17,20 @@ export const OWNED_QUOTAS: readonly OwnedQuota[] = ["members", "projects", "api_
 
 export function isOwnedQuota(quota: string): quota is OwnedQuota {
   return (OWNED_QUOTAS as readonly string[]).includes(quota);
+}
+
+/** Shares of a count quota's limit at which a create records an alert (compared exactly, in integers). */
+export const QUOTA_ALERT_THRESHOLDS = [
+  { percent: 80, type: "quota_80" },
+  { percent: 95, type: "quota_95" },
+] as const satisfies readonly { percent: number; type: AlertType }[];
+
+/** The quota alert types due when `used` of `limit` is in use (every threshold reached, lowest first). */
+export function quotaAlertsDue(used: number, limit: number): AlertType[] {
+  if (limit <= 0) {
+    return [];
+  }
+  return QUOTA_ALERT_THRESHOLDS.filter((t) => used * 100 >= t.percent * limit).map((t) => t.type);
 }
 
 function decide(quota: string, limit: number | null, current: number, delta: number): QuotaDecision {
@@ -31,10 +48,28 @@ export function quotaExceeded(decision: Extract<QuotaDecision, { allowed: false 
   );
 }
 
+/** What a create admitted by `enforce` will bring its quota to; undefined when the plan does not limit it. */
+export type QuotaAdmission =
+  | {
+      orgId: string;
+      quota: OwnedQuota;
+      used: number;
+      limit: number;
+      plan: string;
+      subscription: Subscription;
+    }
+  | undefined;
+
 /** What a create path calls inside its transaction, after locking the organization row. */
 export type QuotaGuard = {
   /** Throws 403 `quota_exceeded` when adding `delta` would pass the plan's limit. */
-  enforce(stores: Stores, orgId: string, quota: OwnedQuota, delta?: number): Promise<void>;
+  enforce(stores: Stores, orgId: string, quota: OwnedQuota, delta?: number): Promise<QuotaAdmission>;
+  /**
+   * After the create's rows are written, in the same transaction: record `quota_80` / `quota_95` when the
+   * create brought the quota to that share of its limit (so only a create that commits counts). The
+   * alerts sweep delivers them.
+   */
+  recordAlerts(stores: Pick<Stores, "alerts">, admission: QuotaAdmission): Promise<void>;
 };
 
 /** The organization with its plan, subscription and quotas: the one read behind GET /organizations/{id}. */
@@ -47,7 +82,7 @@ export type OrganizationView = {
 
 export function createQuotasService(deps: {
   stores: Pick<Stores, "orgs" | "quotaUsage">;
-  subscriptions: Pick<SubscriptionsService, "current" | "planIn">;
+  subscriptions: Pick<SubscriptionsService, "current" | "currentIn">;
   clock: Clock;
 }) {
   async function usage(stores: Pick<Stores, "quotaUsage">, orgId: string, quota: string): Promise<number> {
@@ -94,15 +129,37 @@ export function createQuotasService(deps: {
       return decide(quota, limit, await usage(deps.stores, orgId, quota), delta);
     },
 
-    async enforce(stores: Stores, orgId: string, quota: OwnedQuota, delta = 1): Promise<void> {
-      const plan = await deps.subscriptions.planIn(stores, orgId);
+    async enforce(stores: Stores, orgId: string, quota: OwnedQuota, delta = 1): Promise<QuotaAdmission> {
+      const { plan, subscription } = await deps.subscriptions.currentIn(stores, orgId);
       const limit = plan.definition.quotas[quota];
       if (limit === undefined || limit === null) {
-        return;
+        return undefined;
       }
       const decision = decide(quota, limit, await usage(stores, orgId, quota), delta);
       if (!decision.allowed) {
         throw quotaExceeded(decision);
+      }
+      return { orgId, quota, used: decision.current + delta, limit, plan: plan.key, subscription };
+    },
+
+    async recordAlerts(stores: Pick<Stores, "alerts">, admission: QuotaAdmission): Promise<void> {
+      if (admission === undefined) {
+        return;
+      }
+      const { orgId, quota, used, limit, plan } = admission;
+      const due = quotaAlertsDue(used, limit);
+      if (due.length === 0) {
+        return;
+      }
+      // The credit period, as every alert: the alerts table's key is (org_id, type, period_start).
+      const periodStart = creditPeriodOf(admission.subscription, deps.clock.now()).start;
+      for (const type of due) {
+        // ON CONFLICT DO NOTHING: each type at most once per organization and period, whichever quota.
+        await recordAlert(
+          stores.alerts,
+          { orgId, type, periodStart, details: { quota, used, limit, plan } },
+          deps.clock,
+        );
       }
     },
   };

@@ -224,6 +224,13 @@ export function createSubscriptionsService(deps: {
     return withPlan(await deps.db.transaction((stores) => settleIn(stores, orgId, fallback)));
   }
 
+  /** Inside a transaction: the subscription, settled and row-locked, with the plan that applies now. */
+  async function currentIn(stores: SettleStores, orgId: string): Promise<CurrentSubscription> {
+    const fallback = await planIn(stores, { key: deps.catalog.catalog().fallbackPlan });
+    const subscription = await settleIn(stores, orgId, fallback);
+    return { subscription, plan: await planIn(stores, { id: subscription.planVersionId }) };
+  }
+
   /** Lock the organization, settle the subscription, apply `change`, write it and its audit event. */
   async function mutate(
     ctx: RequestContext,
@@ -287,10 +294,11 @@ export function createSubscriptionsService(deps: {
 
     /** Inside a create transaction with the organization locked: the plan that applies right now. */
     async planIn(stores: SettleStores, orgId: string): Promise<PlanVersion> {
-      const fallback = await planIn(stores, { key: deps.catalog.catalog().fallbackPlan });
-      const sub = await settleIn(stores, orgId, fallback);
-      return planIn(stores, { id: sub.planVersionId });
+      return (await currentIn(stores, orgId)).plan;
     },
+
+    /** Like `planIn`, with the settled subscription (a quota alert needs its credit period). */
+    currentIn,
 
     async get(orgId: string): Promise<CurrentSubscription> {
       await loadOrg(deps.stores, orgId);

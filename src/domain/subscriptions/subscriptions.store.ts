@@ -16,6 +16,17 @@ export type SubscriptionsStore = {
    * locked `FOR UPDATE SKIP LOCKED` so parallel sweeps take disjoint batches. Call inside a transaction.
    */
   lockDue(now: Date, limit: number): Promise<Subscription[]>;
+  /**
+   * Trialing subscriptions of live organizations whose trial ends after `now` and at or before `until`,
+   * skipping organizations with a `trial_ending` alert recorded since `alertedSince` (already told). Soonest
+   * trial end first. Not locked: the alert's unique key is what makes it fire once.
+   */
+  listTrialsEnding(query: {
+    now: Date;
+    until: Date;
+    alertedSince: Date;
+    limit: number;
+  }): Promise<Subscription[]>;
 };
 
 /** The count quotas Orgplane owns, counted from its own tables. */
