@@ -75,13 +75,20 @@ export function createServices(
     clock,
     publicUrl: (options.publicUrl ?? DEFAULT_PUBLIC_URL).replace(/\/+$/, ""),
   });
-  const spendingLimits = createSpendingLimitsService({ db, stores, subscriptions, alerts, clock });
+  const spendingLimits = createSpendingLimitsService({
+    db,
+    stores,
+    alerts,
+    clock,
+    creditPrice: options.catalog.creditPrice,
+  });
   const credits = createCreditsService({
     db,
     stores,
     subscriptions,
     catalog,
     clock,
+    creditPrice: options.catalog.creditPrice?.amount,
     // A new credit period: the `usage_reset` alert, once per org and period (the alerts table's unique key).
     onPeriodReset: async (orgId, period) => {
       await alerts.fire(orgId, "usage_reset", period.start, {

@@ -85,7 +85,7 @@ export function createCreditsStore(db: Executor): CreditsStore {
       return row === undefined ? undefined : toAccount(row);
     },
 
-    async tryDebit(orgId, amount, now) {
+    async tryDebit(orgId, amount, now, creditPrice) {
       const rows = await db
         .update(creditAccounts)
         .set({
@@ -99,9 +99,12 @@ export function createCreditsStore(db: Executor): CreditsStore {
             sql`${creditAccounts.balance} - ${amount}::numeric >= -${creditAccounts.overdraft}`,
             sql`${creditAccounts.periodEnd} > ${now.toISOString()}::timestamptz`,
             // The hard limit, judged in the same statement: concurrent debits can never pass it together.
+            // A limit in currency is judged at the catalog's credit price (none: not judged).
             sql`not exists (select 1 from ${spendingLimits} s where s.org_id = ${orgId}
-              and s.unit = 'credits' and s.hard_limit_action = 'block' and s.hard_limit is not null
-              and ${creditAccounts.periodUsed} + ${amount}::numeric > s.hard_limit)`,
+              and s.hard_limit_action = 'block' and s.hard_limit is not null
+              and ((s.unit = 'credits' and ${creditAccounts.periodUsed} + ${amount}::numeric > s.hard_limit)
+                or (s.unit = 'currency' and ${creditPrice ?? null}::numeric is not null
+                  and (${creditAccounts.periodUsed} + ${amount}::numeric) * ${creditPrice ?? null}::numeric > s.hard_limit)))`,
           ),
         )
         .returning({

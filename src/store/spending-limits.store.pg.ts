@@ -1,7 +1,7 @@
 import { eq } from "drizzle-orm";
-import { canonicalDecimal } from "../domain/spending-limits/exact.ts";
 import type { SpendingLimitsStore } from "../domain/spending-limits/spending-limits.store.ts";
 import type { SpendingLimits } from "../domain/spending-limits/spending-limits.types.ts";
+import { normalizeDecimal } from "../lib/decimal.ts";
 import type { Executor } from "./db.ts";
 import { spendingLimits } from "./schema/spending-limits.ts";
 
@@ -12,8 +12,8 @@ function toLimits(row: Row): SpendingLimits {
     orgId: row.orgId,
     unit: row.unit,
     // numeric(36,18) comes back padded ("100.000000000000000000"): shown as written.
-    softLimit: row.softLimit === null ? null : canonicalDecimal(row.softLimit),
-    hardLimit: row.hardLimit === null ? null : canonicalDecimal(row.hardLimit),
+    softLimit: row.softLimit === null ? null : normalizeDecimal(row.softLimit),
+    hardLimit: row.hardLimit === null ? null : normalizeDecimal(row.hardLimit),
     thresholds: row.thresholds,
     hardLimitAction: row.hardLimitAction,
     updatedAt: row.updatedAt,

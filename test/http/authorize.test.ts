@@ -61,6 +61,8 @@ const catalog: Catalog = {
   ],
   defaultPlan: "small",
   fallbackPlan: "small",
+  // Half a dollar a credit: spending limits may be set in dollars.
+  creditPrice: { amount: "0.5", currency: "usd" },
 };
 
 let t: TestContext;
@@ -225,6 +227,33 @@ describe("POST /v1/authorize", () => {
     });
     expect(refused).toMatchObject({ allowed: false, reason: "scope_missing", credits: null });
     expect((await t.services.credits.get(org.id)).account.balance).toBe("39.5");
+  });
+
+  it("judges a hard limit set in currency at the catalog's credit price, in the debit itself", async () => {
+    const org = await t.createOrg({ currency: "usd" });
+    const { key } = await createKey(org.id);
+    const set = await t.request("PUT", `/v1/organizations/${org.id}/spending-limits`, {
+      body: { unit: "currency", soft_limit: null, hard_limit: "5", hard_limit_action: "block" },
+    });
+    expectStatus(set, 200);
+    // $5 at $0.50 a credit: 10 credits.
+    expect(await authorize({ key, category: "metadata", credits: "6" })).toMatchObject({ allowed: true });
+    expect(await authorize({ key, category: "metadata", credits: "6" })).toMatchObject({
+      allowed: false,
+      reason: "spending_limit_reached",
+    });
+    expect(await authorize({ key, category: "metadata", credits: "4" })).toMatchObject({ allowed: true });
+    clock.advance(1500);
+    expect(await authorize({ key, category: "metadata" })).toMatchObject({
+      reason: "spending_limit_reached",
+    });
+    // An organization in another currency cannot set limits in currency: credits are priced in USD.
+    const euro = await t.createOrg({ currency: "eur" });
+    const refused = await t.request<{ code: string }>("PUT", `/v1/organizations/${euro.id}/spending-limits`, {
+      body: { unit: "currency", hard_limit: "5" },
+    });
+    expectStatus(refused, 422);
+    expect(refused.body.code).toBe("spending_unit_unsupported");
   });
 
   it("answers spending_limit_reached once a blocking hard limit is reached, and debits no further", async () => {

@@ -112,6 +112,18 @@ describe("credits API", () => {
     expectStatus(await t.request("GET", path(org.id), { key: viewer.token }), 403);
   });
 
+  it("spending limits in currency are refused while the catalog prices no credit", async () => {
+    const org = await t.createOrg();
+    const res = await t.request<{ code: string; detail: string }>(
+      "PUT",
+      `/v1/organizations/${org.id}/spending-limits`,
+      { body: { unit: "currency", hard_limit: "100" } },
+    );
+    expectStatus(res, 422);
+    expect(res.body.code).toBe("spending_unit_unsupported");
+    expect(res.body.detail).toContain("credit_price");
+  });
+
   it("another organization's credits and transactions are a 404", async () => {
     const a = await t.createOrgWithKey();
     const b = await t.createOrg();

@@ -32,7 +32,7 @@ type AlertBody = {
   sent_at: string | null;
 };
 type AlertList = ListBody<AlertBody> & { period_start: string; alert_emails: Record<string, string | null> };
-type Problem = { code: string; errors?: { path: string; message: string }[] };
+type Problem = { code: string; detail?: string; errors?: { path: string; message: string }[] };
 
 let t: TestContext;
 beforeAll(async () => {
@@ -145,15 +145,24 @@ describe("GET/PUT /v1/organizations/{org_id}/spending-limits", () => {
     expect(await getLimits(org.id)).toEqual(before);
   });
 
-  it("refuses limits in currency with 422 spending_unit_unsupported (the catalog sets no price per credit)", async () => {
-    const { org, key } = await t.createOrgWithKey();
-    const res = await t.request<Problem>("PUT", path(org.id), {
+  it("takes limits in currency at the preset's credit price, and refuses an organization in another currency", async () => {
+    const { org, key } = await t.createOrgWithKey({ currency: "usd" });
+    const dollars = await t.request<Problem>("PUT", path(org.id), {
       key,
+      body: { unit: "currency", hard_limit: "100" },
+    });
+    expectStatus(dollars, 200);
+    expect(await getLimits(org.id)).toMatchObject({ configured: true, unit: "currency", hard_limit: "100" });
+
+    const euro = await t.createOrgWithKey({ currency: "eur" });
+    const res = await t.request<Problem>("PUT", path(euro.org.id), {
+      key: euro.key,
       body: { unit: "currency", hard_limit: "100" },
     });
     expectStatus(res, 422);
     expect(res.body.code).toBe("spending_unit_unsupported");
-    expect((await getLimits(org.id)).configured).toBe(false);
+    expect(res.body.detail).toContain("USD");
+    expect((await getLimits(euro.org.id)).configured).toBe(false);
   });
 
   it("answers 404 for another organization's limits and alerts", async () => {
@@ -203,31 +212,38 @@ describe("checkSpending and isBlocked", () => {
       await t.request("PUT", path(org.id), { key, body: { unit: "credits", hard_limit: "100" } }),
       200,
     );
-    const periodStart = await periodStartOf(org.id);
-    const { spendingLimits } = t.services;
+    const { spendingLimits, credits } = t.services;
     expect(await spendingLimits.isBlocked(org.id)).toBe(false);
 
-    const below = await spendingLimits.checkSpending(org.id, {
-      periodStart,
-      periodUsage: "99",
-      allocation: "1000",
-      balance: "901",
-    });
-    expect(below).toEqual({ fired: [], blocked: false });
-    const reached = await spendingLimits.checkSpending(org.id, {
-      periodStart,
-      periodUsage: "100",
-      allocation: "1000",
-      balance: "900",
-    });
-    expect(reached).toEqual({ fired: ["hard_limit"], blocked: true });
+    // Real debits: the account's period_used is what isBlocked reads.
+    const judge = async (amount: string) => {
+      const debit = await credits.debit(org.id, amount, { source: "usage" });
+      if (!debit.ok) {
+        throw new Error(`debit refused: ${debit.reason}`);
+      }
+      return spendingLimits.checkSpending(org.id, {
+        periodStart: debit.periodStart,
+        periodUsage: debit.periodUsed,
+        allocation: debit.periodAllocation,
+        balance: debit.balance,
+      });
+    };
+    expect(await judge("99")).toEqual({ fired: expect.any(Array), blocked: false });
+    const reached = await judge("1");
+    expect(reached.fired).toContain("hard_limit");
+    expect(reached.blocked).toBe(true);
     expect(await spendingLimits.isBlocked(org.id)).toBe(true);
     await expect(spendingLimits.assertNotBlocked(org.id)).rejects.toMatchObject({
       code: "spending_limit_reached",
       status: 402,
     });
+    // The debit itself refuses to go past a blocking hard limit, in its own UPDATE.
+    expect(await credits.debit(org.id, "1", { source: "usage" })).toMatchObject({
+      ok: false,
+      reason: "spending_limit_reached",
+    });
 
-    // Another process never saw the usage: the period's hard_limit alert tells it.
+    // Another process never saw those debits: the account row tells it.
     const database = openDatabase({ url: t.databaseUrl, poolMax: 2, onPoolError: () => {} });
     try {
       const other = createServices(database, {

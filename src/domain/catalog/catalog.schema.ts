@@ -100,6 +100,19 @@ export const CatalogFileSchema = z
     meters: z.array(MeterSchema).max(64).default([]),
     credit_costs: z.record(key, decimal).default({}).describe("Credits per unit of each meter"),
     plans: z.array(PlanSchema).min(1, { error: "must list at least one plan" }).max(100),
+    credit_price: z
+      .strictObject({
+        amount: decimal
+          .refine((v) => /[1-9]/.test(v), { error: "must be greater than 0" })
+          .describe("Price of one credit in major units, e.g. 0.002"),
+        currency: z
+          .string({ error: "must be a string" })
+          .regex(/^[a-z]{3}$/, { error: "must be a lower-case ISO 4217 code such as usd" }),
+      })
+      .optional()
+      .describe(
+        "What one credit costs; lets organizations whose currency it is set spending limits in currency",
+      ),
     default_plan: key.describe("The plan a new organization starts on"),
     fallback_plan: key.describe("The plan an organization falls back to when a cancellation takes effect"),
   })
@@ -195,5 +208,8 @@ export function toCatalog(file: CatalogFile, preset: string | null): Catalog {
     plans: file.plans.map(toPlanDefinition),
     defaultPlan: file.default_plan,
     fallbackPlan: file.fallback_plan,
+    ...(file.credit_price === undefined
+      ? {}
+      : { creditPrice: { amount: file.credit_price.amount, currency: file.credit_price.currency } }),
   };
 }

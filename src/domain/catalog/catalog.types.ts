@@ -45,6 +45,14 @@ export type AutoUpgradeRule = { whenBalanceAtLeast: string; plan: string };
 export type CatalogCategory = { key: string; description: string };
 export type CatalogMeter = { key: string; unit: string; description: string };
 
+/** What one credit costs, for spending limits set in currency. */
+export type CreditPrice = {
+  /** Exact decimal string, in major units of `currency` (e.g. "0.002" dollars a credit). */
+  amount: string;
+  /** ISO 4217, lower case. */
+  currency: string;
+};
+
 export type Catalog = {
   /** The preset this catalog came from, or null for a custom file. */
   preset: string | null;
@@ -58,6 +66,8 @@ export type Catalog = {
   defaultPlan: string;
   /** Plan key an organization falls back to when a cancellation takes effect. */
   fallbackPlan: string;
+  /** The price of one credit; absent: spending limits can only be set in credits. */
+  creditPrice?: CreditPrice | undefined;
 };
 
 /** One stored version of a plan; subscriptions point at a version, so editing a plan moves nobody. */

@@ -114,6 +114,8 @@ export function createCreditsService(deps: {
   clock: Clock;
   /** Optional: told after each committed rollover (wired to the alerts service's `usage_reset`). */
   onPeriodReset?: PeriodResetHook | undefined;
+  /** The catalog's price of a credit (major units): a debit judges hard limits set in currency with it. */
+  creditPrice?: string | undefined;
 }) {
   const { clock } = deps;
 
@@ -596,7 +598,7 @@ export function createCreditsService(deps: {
     const amount = fromUnits(units);
     return deps.db.transaction(async (stores) => {
       const now = clock.now();
-      const updated = await stores.credits.tryDebit(orgId, amount, now);
+      const updated = await stores.credits.tryDebit(orgId, amount, now, deps.creditPrice);
       if (updated === undefined) {
         const account = await stores.credits.findAccount(orgId);
         if (account === undefined || account.periodEnd.getTime() <= now.getTime()) {

@@ -21,11 +21,18 @@ export type CreditsStore = {
   findAccountForUpdate(orgId: string): Promise<CreditAccount | undefined>;
   /**
    * One conditional UPDATE: `balance -= amount` and `period_used += amount` only while the balance stays
-   * ≥ -overdraft, the period has not ended at `now`, and — when the organization's spending limit is in
-   * credits with `hard_limit_action: block` — the period's use stays within its hard limit. Undefined when
+   * ≥ -overdraft, the period has not ended at `now`, and — when the organization's spending limit has
+   * `hard_limit_action: block` — the period's use (in currency: times `creditPrice`) stays within its hard
+   * limit. Undefined when
    * refused (or no account); the row stays locked otherwise.
    */
-  tryDebit(orgId: string, amount: string, now: Date): Promise<DebitedAccount | undefined>;
+  tryDebit(
+    orgId: string,
+    amount: string,
+    now: Date,
+    /** The catalog's price of a credit, to judge hard limits set in currency; undefined: not judged. */
+    creditPrice?: string | undefined,
+  ): Promise<DebitedAccount | undefined>;
   updateAccount(
     orgId: string,
     values: Partial<

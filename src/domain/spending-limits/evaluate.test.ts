@@ -1,7 +1,8 @@
 import { describe, expect, it } from "vitest";
+import { normalizeDecimal } from "../../lib/decimal.ts";
 import { alertEmail } from "../alerts/alert-email.ts";
 import { type CreditLimits, evaluateSpending, spendingBlocked, usageBase } from "./evaluate.ts";
-import { canonicalDecimal, formatDecimal } from "./exact.ts";
+import { formatDecimal } from "./exact.ts";
 
 const defaults: CreditLimits = {
   softLimit: null,
@@ -114,8 +115,8 @@ describe("spendingBlocked", () => {
 
 describe("exact decimals", () => {
   it("canonicalises and formats", () => {
-    expect(canonicalDecimal("100.000000000000000000")).toBe("100");
-    expect(canonicalDecimal("-0.250")).toBe("-0.25");
+    expect(normalizeDecimal("100.000000000000000000")).toBe("100");
+    expect(normalizeDecimal("-0.250")).toBe("-0.25");
     expect(formatDecimal("1234567.5")).toBe("1,234,567.5");
     expect(formatDecimal("900")).toBe("900");
   });

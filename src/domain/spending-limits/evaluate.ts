@@ -1,7 +1,8 @@
+import { fromUnits, normalizeDecimal, toUnits } from "../../lib/decimal.ts";
 import type { JsonObject } from "../../lib/json.ts";
 import type { AlertType } from "../alerts/alerts.types.ts";
 import { usageAlertType } from "../alerts/alerts.types.ts";
-import { canonicalDecimal, fromUnits, percentOf, toSignedUnits, toUnits } from "./exact.ts";
+import { percentOf } from "./exact.ts";
 import type { HardLimitAction } from "./spending-limits.types.ts";
 
 /** The limits that take part in an evaluation, in credits. */
@@ -39,12 +40,12 @@ export type SpendingEvaluation = {
 const CREDITS_LOW_PERCENT = 10n;
 
 function positive(value: string | null): value is string {
-  return value !== null && toSignedUnits(value) > 0n;
+  return value !== null && toUnits(value) > 0n;
 }
 
 /** Usage never counts below zero (a period of reversals only). */
 function usedUnits(periodUsage: string): bigint {
-  const units = toSignedUnits(periodUsage);
+  const units = toUnits(periodUsage);
   return units > 0n ? units : 0n;
 }
 
@@ -55,13 +56,13 @@ function usedUnits(periodUsage: string): bigint {
  */
 export function usageBase(allocation: string | null, limits: CreditLimits): UsageBase | null {
   if (positive(allocation)) {
-    return { kind: "allocation", amount: canonicalDecimal(allocation) };
+    return { kind: "allocation", amount: normalizeDecimal(allocation) };
   }
   if (positive(limits.hardLimit)) {
-    return { kind: "hard_limit", amount: canonicalDecimal(limits.hardLimit) };
+    return { kind: "hard_limit", amount: normalizeDecimal(limits.hardLimit) };
   }
   if (positive(limits.softLimit)) {
-    return { kind: "soft_limit", amount: canonicalDecimal(limits.softLimit) };
+    return { kind: "soft_limit", amount: normalizeDecimal(limits.softLimit) };
   }
   return null;
 }
@@ -112,7 +113,7 @@ export function evaluateSpending(input: SpendingInput): SpendingEvaluation {
   if (limits.softLimit !== null && used >= toUnits(limits.softLimit)) {
     due.push({
       type: "soft_limit",
-      details: { used: fromUnits(used), limit: canonicalDecimal(limits.softLimit) },
+      details: { used: fromUnits(used), limit: normalizeDecimal(limits.softLimit) },
     });
   }
   if (limits.hardLimit !== null && used >= toUnits(limits.hardLimit)) {
@@ -120,19 +121,19 @@ export function evaluateSpending(input: SpendingInput): SpendingEvaluation {
       type: "hard_limit",
       details: {
         used: fromUnits(used),
-        limit: canonicalDecimal(limits.hardLimit),
+        limit: normalizeDecimal(limits.hardLimit),
         action: limits.hardLimitAction,
       },
     });
   }
   if (input.balance !== null && positive(input.allocation)) {
-    const balance = toSignedUnits(input.balance);
+    const balance = toUnits(input.balance);
     if (balance * 100n < CREDITS_LOW_PERCENT * toUnits(input.allocation)) {
       due.push({
         type: "credits_low",
         details: {
           balance: fromUnits(balance),
-          allocation: canonicalDecimal(input.allocation),
+          allocation: normalizeDecimal(input.allocation),
           percent: Number(CREDITS_LOW_PERCENT),
         },
       });

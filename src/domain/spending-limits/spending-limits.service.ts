@@ -1,16 +1,15 @@
 import type { Clock } from "../../lib/clock.ts";
+import { divideDecimal, normalizeDecimal, toUnits } from "../../lib/decimal.ts";
 import { AppError } from "../../lib/errors.ts";
 import type { JsonValue } from "../../lib/json.ts";
-import { creditPeriodOf } from "../alerts/alert-period.ts";
 import type { AlertsService } from "../alerts/alerts.service.ts";
 import type { AlertType } from "../alerts/alerts.types.ts";
 import { auditEvent, diffViews } from "../audit/audit-event.ts";
 import type { RequestContext } from "../auth/principal.ts";
+import type { CreditPrice } from "../catalog/catalog.types.ts";
 import { loadOrg } from "../orgs/orgs.service.ts";
 import type { Stores, Transactor } from "../stores.ts";
-import type { SubscriptionsService } from "../subscriptions/subscriptions.service.ts";
 import { type CreditLimits, evaluateSpending, spendingBlocked } from "./evaluate.ts";
-import { canonicalDecimal, fromUnits, toSignedUnits, toUnits } from "./exact.ts";
 import {
   DEFAULT_THRESHOLDS,
   type SpendingLimits,
@@ -70,12 +69,23 @@ function auditView(v: SpendingLimitsView): Record<string, JsonValue> {
   };
 }
 
-/** The limits evaluation applies: credits only (currency limits cannot be stored, see `set`). */
-function creditLimits(limits: SpendingLimits | undefined): CreditLimits {
-  if (limits === undefined || limits.unit !== "credits") {
+/**
+ * The limits evaluation applies, in credits. Limits in currency are divided by the catalog's credit price,
+ * truncated, so they bind at or a hair before the amount set (never after). Without a credit price (it
+ * was removed from the catalog after the limits were set) currency limits cannot be judged: none apply.
+ */
+function creditLimits(limits: SpendingLimits | undefined, price: CreditPrice | undefined): CreditLimits {
+  if (limits === undefined) {
     return { softLimit: null, hardLimit: null, thresholds: DEFAULT_THRESHOLDS, hardLimitAction: "block" };
   }
-  return limits;
+  if (limits.unit === "credits") {
+    return limits;
+  }
+  if (price === undefined) {
+    return { ...limits, softLimit: null, hardLimit: null };
+  }
+  const inCredits = (amount: string | null) => (amount === null ? null : divideDecimal(amount, price.amount));
+  return { ...limits, softLimit: inCredits(limits.softLimit), hardLimit: inCredits(limits.hardLimit) };
 }
 
 export function spendingLimitReached(orgId: string): AppError {
@@ -87,16 +97,16 @@ export function spendingLimitReached(orgId: string): AppError {
 
 export function createSpendingLimitsService(deps: {
   db: Transactor;
-  stores: Pick<Stores, "orgs" | "spendingLimits" | "alerts">;
-  subscriptions: Pick<SubscriptionsService, "current">;
+  stores: Pick<Stores, "orgs" | "spendingLimits" | "alerts" | "credits">;
   alerts: Pick<AlertsService, "fire">;
   clock: Clock;
+  /** The catalog's price of a credit; without it limits can only be set in credits. */
+  creditPrice: CreditPrice | undefined;
 }) {
   const { clock } = deps;
   const limitsCache = new Map<string, { limits: SpendingLimits | undefined; expiresAt: number }>();
   const blockedCache = new Map<string, { blocked: boolean; expiresAt: number }>();
   /** The latest period usage this process saw per organization (from checkSpending). */
-  const observed = new Map<string, { periodStart: number; used: bigint }>();
   /** Alerts this process knows fired, so repeated checks skip the insert: `org:period:type`. */
   const firedHere = new Set<string>();
 
@@ -123,7 +133,7 @@ export function createSpendingLimitsService(deps: {
     blockedCache.delete(orgId);
   }
 
-  function validate(input: SpendingLimitsInput): void {
+  function validate(input: SpendingLimitsInput, orgCurrency: string): void {
     if (
       input.softLimit !== null &&
       input.hardLimit !== null &&
@@ -134,31 +144,29 @@ export function createSpendingLimitsService(deps: {
       });
     }
     if (input.unit === "currency") {
-      throw new AppError(
-        "spending_unit_unsupported",
-        "Spending limits in currency need a price per credit, and the catalog sets none; set them in credits",
-      );
+      const price = deps.creditPrice;
+      if (price === undefined) {
+        throw new AppError(
+          "spending_unit_unsupported",
+          "Spending limits in currency need the catalog's credit_price, and it sets none; set them in credits",
+        );
+      }
+      if (orgCurrency.toLowerCase() !== price.currency) {
+        throw new AppError(
+          "spending_unit_unsupported",
+          `Credits are priced in ${price.currency.toUpperCase()} and the organization's currency is ` +
+            `${orgCurrency.toUpperCase()}; set the limits in credits`,
+        );
+      }
     }
-  }
-
-  /** Usage this process knows of for the period: its own observation and the recorded hard_limit alert. */
-  async function knownUsage(orgId: string, periodStart: Date): Promise<bigint> {
-    const seen = observed.get(orgId);
-    let used = seen !== undefined && seen.periodStart === periodStart.getTime() ? seen.used : 0n;
-    const alert = await deps.stores.alerts.find(orgId, "hard_limit", periodStart);
-    const recorded = alert?.details.used;
-    if (typeof recorded === "string") {
-      const units = toSignedUnits(recorded);
-      used = units > used ? units : used;
-    }
-    return used;
   }
 
   /**
    * Whether the organization's hard limit blocks billable work now (`hard_limit_action: block` and this
-   * period's usage at or above it). Cheap: answered from a one-second in-process cache; a miss reads the
-   * limits, the current period and the period's `hard_limit` alert (which records the usage it fired at,
-   * so every process sees a block within a second of any process recording it).
+   * period's use at or above it). Cheap: answered from a one-second in-process cache; a miss reads the
+   * limits and the credit account, whose `period_used` every debit moves in its own UPDATE — so every
+   * process sees a block within a second of the debit that reached it. (The debit itself is refused at
+   * the limit exactly, in the same UPDATE: see the credits store's tryDebit.)
    */
   async function isBlocked(orgId: string): Promise<boolean> {
     const now = clock.now().getTime();
@@ -166,12 +174,13 @@ export function createSpendingLimitsService(deps: {
     if (hit !== undefined && hit.expiresAt > now) {
       return hit.blocked;
     }
-    const limits = creditLimits(await cachedLimits(orgId));
+    const limits = creditLimits(await cachedLimits(orgId), deps.creditPrice);
     let blocked = false;
     if (limits.hardLimitAction === "block" && limits.hardLimit !== null) {
-      const { subscription } = await deps.subscriptions.current(orgId);
-      const used = await knownUsage(orgId, creditPeriodOf(subscription, clock.now()).start);
-      blocked = spendingBlocked(limits, fromUnits(used));
+      // The ledger keeps the period's use on the account row; a period that has ended is not used yet.
+      const account = await deps.stores.credits.findAccount(orgId);
+      const used = account !== undefined && account.periodEnd.getTime() > now ? account.periodUsed : "0";
+      blocked = spendingBlocked(limits, used);
     }
     bounded(blockedCache).set(orgId, { blocked, expiresAt: now + CACHE_TTL_MS });
     return blocked;
@@ -188,12 +197,12 @@ export function createSpendingLimitsService(deps: {
     async set(ctx: RequestContext, orgId: string, input: SpendingLimitsInput): Promise<SpendingLimitsView> {
       const normalized: SpendingLimitsInput = {
         ...input,
-        softLimit: input.softLimit === null ? null : canonicalDecimal(input.softLimit),
-        hardLimit: input.hardLimit === null ? null : canonicalDecimal(input.hardLimit),
+        softLimit: input.softLimit === null ? null : normalizeDecimal(input.softLimit),
+        hardLimit: input.hardLimit === null ? null : normalizeDecimal(input.hardLimit),
       };
       const result = await deps.db.transaction(async (stores) => {
-        await loadOrg(stores, orgId, true);
-        validate(normalized);
+        const org = await loadOrg(stores, orgId, true);
+        validate(normalized, org.currency);
         const before = view(orgId, await stores.spendingLimits.find(orgId));
         const limits: SpendingLimits = {
           orgId,
@@ -231,7 +240,7 @@ export function createSpendingLimitsService(deps: {
      * after ledger debits. Answers what this call fired and whether the hard limit now blocks.
      */
     async checkSpending(orgId: string, snapshot: SpendingSnapshot): Promise<SpendingCheck> {
-      const limits = creditLimits(await cachedLimits(orgId));
+      const limits = creditLimits(await cachedLimits(orgId), deps.creditPrice);
       const evaluation = evaluateSpending({
         periodUsage: snapshot.periodUsage,
         allocation: snapshot.allocation,
@@ -239,11 +248,6 @@ export function createSpendingLimitsService(deps: {
         limits,
       });
       const period = snapshot.periodStart.getTime();
-      const usedUnits = toSignedUnits(snapshot.periodUsage);
-      const seen = observed.get(orgId);
-      if (seen === undefined || seen.periodStart !== period || usedUnits > seen.used) {
-        bounded(observed).set(orgId, { periodStart: period, used: usedUnits });
-      }
       const fired: AlertType[] = [];
       for (const due of evaluation.due) {
         const key = `${orgId}:${period}:${due.type}`;
