@@ -1,5 +1,6 @@
 import type { IncomingMessage, RequestListener, ServerResponse } from "node:http";
 import { checkAccess } from "../domain/auth/access.ts";
+import type { AuthorizeInput } from "../domain/authorize/authorize.service.ts";
 import type { Logger } from "../infra/logger.ts";
 import type { HttpMetrics } from "../infra/metrics.ts";
 import type { AppError } from "../lib/errors.ts";
@@ -9,7 +10,12 @@ import { missingCredential, presentedCredential } from "./middleware/auth.ts";
 import { MAX_BODY_BYTES, parseJsonBody } from "./middleware/body.ts";
 import { requestIdFrom } from "./middleware/request-id.ts";
 import { problemBody, problemHeaders } from "./problem.ts";
-import { AuthorizeBody, authorizeInput, toAuthorizeResult } from "./schemas/authorize.ts";
+import {
+  AuthorizeBody,
+  authorizeInput,
+  authorizeResultJson,
+  plainAuthorizeInput,
+} from "./schemas/authorize.ts";
 import { validationFailed } from "./validation.ts";
 
 const PATH = "/v1/authorize";
@@ -72,6 +78,15 @@ function readBody(req: IncomingMessage): Promise<string> {
   });
 }
 
+/** Anything but the plain body: the route's schema, for its exact answer or its errors. */
+function validated(json: unknown): AuthorizeInput {
+  const parsed = AuthorizeBody.safeParse(json);
+  if (!parsed.success) {
+    throw validationFailed("json", parsed.error.issues);
+  }
+  return authorizeInput(parsed.data);
+}
+
 function header(req: IncomingMessage, name: string): string | undefined {
   const value = req.headers[name];
   return Array.isArray(value) ? value[0] : value;
@@ -94,12 +109,8 @@ async function serve(deps: FastPathDeps, req: IncomingMessage, res: ServerRespon
     const caller = await principal;
     const json = parseJsonBody(text, header(req, "content-type"));
     checkAccess(caller, { kind: "operator" }, { orgId: undefined, projectId: undefined });
-    const parsed = AuthorizeBody.safeParse(json);
-    if (!parsed.success) {
-      throw validationFailed("json", parsed.error.issues);
-    }
-    const decision = await deps.services.authorize.authorize(authorizeInput(parsed.data));
-    const body = JSON.stringify(toAuthorizeResult(decision));
+    const decision = await deps.services.authorize.authorize(plainAuthorizeInput(json) ?? validated(json));
+    const body = authorizeResultJson(decision);
     status = 200;
     res.writeHead(200, {
       "Content-Type": "application/json",

@@ -1,4 +1,5 @@
 import { z } from "@hono/zod-openapi";
+import { ORG_SCOPES, type Scope } from "../../domain/auth/principal.ts";
 import type { AuthorizeDecision, AuthorizeInput } from "../../domain/authorize/authorize.service.ts";
 import { UNAVAILABLE_RETRY_SECONDS } from "../../domain/rate-limits/rate-limits.service.ts";
 import { DECIMAL_PATTERN } from "../../lib/decimal.ts";
@@ -8,15 +9,19 @@ import { storableText } from "./common.ts";
 
 /** One call can count as many requests as a batch endpoint of the product serves at once. */
 const MAX_COST = 1_000_000;
+const MAX_KEY_LENGTH = 256;
+const CATEGORY_PATTERN = /^[a-z][a-z0-9_-]{0,31}$/;
+const BODY_FIELDS = new Set(["key", "category", "cost", "scope", "credits"]);
+const SCOPES: ReadonlySet<string> = new Set(ORG_SCOPES);
 
 export const AuthorizeBody = z
   .strictObject({
-    key: storableText(z.string().trim().min(1).max(256)).openapi({
+    key: storableText(z.string().trim().min(1).max(MAX_KEY_LENGTH)).openapi({
       description: "The end customer's API key, as presented to the product",
     }),
     category: z
       .string()
-      .regex(/^[a-z][a-z0-9_-]{0,31}$/, "a category: lower-case letter, then up to 31 of a-z 0-9 _ -")
+      .regex(CATEGORY_PATTERN, "a category: lower-case letter, then up to 31 of a-z 0-9 _ -")
       .openapi({ description: "A rate-limit category of the catalog (e.g. `search`)", example: "search" }),
     cost: z
       .number()
@@ -166,5 +171,90 @@ export function toAuthorizeResult(d: AuthorizeDecision): z.infer<typeof Authoriz
             transaction_id: d.credits.entryId,
           },
     headers,
+  };
+}
+
+/**
+ * The same text as `JSON.stringify(toAuthorizeResult(d))`, written without the intermediate objects: the
+ * fast path answers every authorize with it (src/http/authorize-fast-path.ts). Strings go through
+ * JSON.stringify, so escaping is the standard one; test/authorize-result.test.ts holds the two equal.
+ */
+export function authorizeResultJson(d: AuthorizeDecision): string {
+  const q = JSON.stringify;
+  const counted = d.limit?.decision.unavailable === true ? undefined : d.limit;
+  let headers = "";
+  if (d.limit !== undefined && counted === undefined && !d.limit.decision.allowed) {
+    headers = `"Retry-After":"${UNAVAILABLE_RETRY_SECONDS}"`;
+  }
+  let limit = "null";
+  if (counted !== undefined) {
+    const { decision } = counted;
+    for (const [name, value] of rateLimitHeaders(counted)) {
+      headers += `${headers === "" ? "" : ","}${q(name)}:${q(value)}`;
+    }
+    if (!decision.allowed) {
+      headers += `,"Retry-After":"${Math.max(1, Math.ceil(decision.retryAfterSeconds))}"`;
+    }
+    limit =
+      `{"category":${q(counted.category)},"limit":${counted.limit},"remaining":${decision.remaining},` +
+      `"reset_at":"${decision.resetAt.toISOString()}"}`;
+  }
+  const key = d.key;
+  const plan =
+    d.plan === undefined
+      ? "null"
+      : `{"key":${q(d.plan.key)},"version":${d.plan.version},"tier":${q(d.plan.definition.tier)}}`;
+  const credits =
+    d.credits === undefined
+      ? "null"
+      : `{"required":${q(d.credits.required)},"debited":${d.credits.debited},"balance":${q(d.credits.balance)},` +
+        `"transaction_id":${q(d.credits.entryId)}}`;
+  return (
+    `{"allowed":${d.allowed},"reason":${q(d.reason)},` +
+    `"org_id":${key === undefined ? "null" : q(key.orgId)},` +
+    `"project_id":${key === undefined ? "null" : q(key.projectId)},` +
+    `"key_id":${key === undefined ? "null" : q(key.id)},` +
+    `"scopes":${key === undefined ? "null" : q(key.scopes)},` +
+    `"plan":${plan},"limit":${limit},"credits":${credits},"headers":{${headers}}}`
+  );
+}
+
+/**
+ * The service's input from a parsed body that `AuthorizeBody` would take unchanged (no whitespace to trim,
+ * every field plainly valid), checked without building zod's result; undefined for anything else, which
+ * then goes through `AuthorizeBody` for its exact answer or errors. Held equal to it by
+ * test/authorize-result.test.ts.
+ */
+export function plainAuthorizeInput(json: unknown): AuthorizeInput | undefined {
+  if (typeof json !== "object" || json === null || Array.isArray(json)) {
+    return undefined;
+  }
+  for (const field of Object.keys(json)) {
+    if (!BODY_FIELDS.has(field)) {
+      return undefined;
+    }
+  }
+  const { key, category, cost, scope, credits } = json as Record<string, unknown>;
+  if (
+    typeof key !== "string" ||
+    key.length === 0 ||
+    key.length > MAX_KEY_LENGTH ||
+    key.trim() !== key ||
+    key.includes("\u0000") ||
+    typeof category !== "string" ||
+    !CATEGORY_PATTERN.test(category) ||
+    (cost !== undefined &&
+      (typeof cost !== "number" || !Number.isInteger(cost) || cost < 1 || cost > MAX_COST)) ||
+    (scope !== undefined && (typeof scope !== "string" || !SCOPES.has(scope))) ||
+    (credits !== undefined && (typeof credits !== "string" || !DECIMAL_PATTERN.test(credits)))
+  ) {
+    return undefined;
+  }
+  return {
+    key,
+    category,
+    cost: cost ?? 1,
+    scope: scope as Scope | undefined,
+    credits,
   };
 }
