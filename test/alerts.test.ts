@@ -1,9 +1,3 @@
-/**
- * Alerts end to end: recorded once per organization, type and period; delivered by the pg-boss job into
- * the mail outbox; sent by the mailer to a real SMTP server (the `smtp-server` package) started here.
- */
-import type { AddressInfo } from "node:net";
-import { SMTPServer } from "smtp-server";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Services } from "../src/http/env.ts";
 import { type Jobs, startJobs } from "../src/infra/jobs.ts";
@@ -14,63 +8,12 @@ import { createServices } from "../src/services.ts";
 import { type Database, openDatabase } from "../src/store/db.ts";
 import { createMailWakeSource } from "../src/store/mail.store.pg.ts";
 import { admitEveryRequest, createTestContext, PREFIXES, type TestContext, uniqueName } from "./harness.ts";
-
-type Received = { to: string[]; subject: string; body: string };
-
-/** Undo quoted-printable soft breaks and escapes, so the body reads as it was written. */
-function decode(raw: string): { subject: string; body: string } {
-  const headerEnd = raw.indexOf("\r\n\r\n");
-  const headers = raw.slice(0, headerEnd).replace(/\r\n[ \t]+/g, " ");
-  const subject = /^Subject: (.*)$/m.exec(headers)?.[1] ?? "";
-  const body = raw
-    .slice(headerEnd + 4)
-    .replace(/=\r?\n/g, "")
-    .replace(/=([0-9A-F]{2})/g, (_, hex: string) => String.fromCharCode(Number.parseInt(hex, 16)));
-  return { subject, body };
-}
-
-async function startSmtp(received: Received[]): Promise<{ port: number; close(): Promise<void> }> {
-  const server = new SMTPServer({
-    authOptional: true,
-    disabledCommands: ["STARTTLS", "AUTH"],
-    logger: false,
-    onData(stream, session, callback) {
-      let raw = "";
-      stream.setEncoding("utf8");
-      stream.on("data", (chunk: string) => {
-        raw += chunk;
-      });
-      stream.on("end", () => {
-        received.push({ to: session.envelope.rcptTo.map((r) => r.address.toLowerCase()), ...decode(raw) });
-        callback();
-      });
-    },
-  });
-  await new Promise<void>((resolve, reject) => {
-    server.server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => resolve());
-  });
-  return {
-    port: (server.server.address() as AddressInfo).port,
-    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
-  };
-}
-
-async function eventually<T>(what: string, probe: () => T | undefined | Promise<T | undefined>): Promise<T> {
-  for (let i = 0; i < 400; i++) {
-    const value = await probe();
-    if (value !== undefined) {
-      return value;
-    }
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-  throw new Error(`gave up waiting for ${what}`);
-}
+import { eventually, type Received, type SmtpReceiver, startSmtp } from "./smtp.ts";
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 let t: TestContext;
-let smtp: { port: number; close(): Promise<void> };
+let smtp: SmtpReceiver;
 let mailer: Mailer;
 let jobs: Jobs;
 /** A second process: its own pool and services on the same database. */

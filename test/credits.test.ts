@@ -19,6 +19,7 @@ import {
   type TestContext,
 } from "./harness.ts";
 import { testPlan } from "./plans.ts";
+import { mulberry32 } from "./util.ts";
 
 function plan(key: string, monthlyCredits: string | null): PlanDefinition {
   return testPlan(key, { monthlyCredits });
@@ -36,17 +37,6 @@ const catalog: Catalog = {
 };
 
 const DAY = 86_400_000;
-
-function mulberry32(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let x = state;
-    x = Math.imul(x ^ (x >>> 15), x | 1);
-    x ^= x + Math.imul(x ^ (x >>> 7), x | 61);
-    return ((x ^ (x >>> 14)) >>> 0) / 4_294_967_296;
-  };
-}
 
 type Figures = {
   balance: string;

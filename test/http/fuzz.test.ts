@@ -16,6 +16,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { buildApi, openApiDocument } from "../../src/http/api.ts";
 import { MAX_BODY_BYTES } from "../../src/http/middleware/body.ts";
 import { createTestContext, type RequestOptions, type TestContext, type TestResponse } from "../harness.ts";
+import { mulberry32 } from "../util.ts";
 
 const SEED = 20_240_917;
 const HUGE_STRING_CHARS = 100_000;
@@ -30,17 +31,6 @@ type Random = {
   sample<T>(items: readonly T[], count: number): T[];
   text(length: number): string;
 };
-
-function mulberry32(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let x = state;
-    x = Math.imul(x ^ (x >>> 15), x | 1);
-    x ^= x + Math.imul(x ^ (x >>> 7), x | 61);
-    return ((x ^ (x >>> 14)) >>> 0) / 4_294_967_296;
-  };
-}
 
 function fnv1a(text: string): number {
   let hash = 0x811c9dc5;

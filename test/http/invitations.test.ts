@@ -1,7 +1,5 @@
-import type { AddressInfo } from "node:net";
 import type { z } from "@hono/zod-openapi";
 import { pino } from "pino";
-import { SMTPServer } from "smtp-server";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Role } from "../../src/domain/auth/principal.ts";
 import { INVITATION_TTL_MS } from "../../src/domain/invitations/invitations.service.ts";
@@ -28,9 +26,9 @@ import {
   type TestResponse,
   uniqueName,
 } from "../harness.ts";
+import { eventually, type Received, type SmtpReceiver, startSmtp } from "../smtp.ts";
 
 type InvitationBody = z.infer<typeof InvitationSchema>;
-type Received = { to: string[]; body: string };
 
 /** Every line any logger of this file wrote: the app's request log and the mailer's. */
 const logLines: string[] = [];
@@ -39,59 +37,6 @@ const tokensSeen = new Set<string>();
 
 function captureLogger(): Logger {
   return pino({ level: "debug" }, { write: (line: string) => void logLines.push(line) });
-}
-
-/** Undo quoted-printable soft breaks and escapes, so the body reads as it was written. */
-function decodeBody(raw: string): string {
-  const body = raw.slice(raw.indexOf("\r\n\r\n") + 4);
-  return body
-    .replace(/=\r?\n/g, "")
-    .replace(/=([0-9A-F]{2})/g, (_, hex: string) => String.fromCharCode(Number.parseInt(hex, 16)));
-}
-
-type SmtpReceiver = { port: number; close(): Promise<void> };
-
-/** A real SMTP server (the `smtp-server` package) that keeps what it receives in `received`. */
-async function startSmtp(received: Received[], port = 0): Promise<SmtpReceiver> {
-  const server = new SMTPServer({
-    authOptional: true,
-    disabledCommands: ["STARTTLS", "AUTH"],
-    logger: false,
-    onData(stream, session, callback) {
-      let raw = "";
-      stream.setEncoding("utf8");
-      stream.on("data", (chunk: string) => {
-        raw += chunk;
-      });
-      stream.on("end", () => {
-        received.push({
-          to: session.envelope.rcptTo.map((r) => r.address.toLowerCase()),
-          body: decodeBody(raw),
-        });
-        callback();
-      });
-    },
-  });
-  await new Promise<void>((resolve, reject) => {
-    server.server.once("error", reject);
-    server.listen(port, "127.0.0.1", () => resolve());
-  });
-  return {
-    port: (server.server.address() as AddressInfo).port,
-    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
-  };
-}
-
-/** Poll until `probe` yields a value; bounded, so a broken sender fails the test instead of hanging it. */
-async function eventually<T>(what: string, probe: () => Promise<T | undefined> | T | undefined): Promise<T> {
-  for (let i = 0; i < 400; i++) {
-    const value = await probe();
-    if (value !== undefined) {
-      return value;
-    }
-    await new Promise((resolve) => setTimeout(resolve, 25));
-  }
-  throw new Error(`gave up waiting for ${what}`);
 }
 
 let t: TestContext;
