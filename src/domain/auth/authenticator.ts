@@ -3,6 +3,7 @@ import type { Clock } from "../../lib/clock.ts";
 import { AppError } from "../../lib/errors.ts";
 import { sha256Hex } from "../../lib/hash.ts";
 import { newId } from "../../lib/ids.ts";
+import { singleFlight } from "../../lib/single-flight.ts";
 import type { KeyPrefixes } from "../api-keys/api-keys.service.ts";
 import { keyRefusal } from "../api-keys/key-status.ts";
 import type { KeyUsageTracker } from "../api-keys/key-usage.ts";
@@ -36,15 +37,13 @@ export function createAuthenticator(deps: {
    * business time) they stop being trusted. Concurrent misses of one key share a single read.
    */
   const operatorKeys = new Map<string, { principal: OperatorPrincipal; expiresAt: number }>();
-  const operatorReads = new Map<string, Promise<OperatorPrincipal | undefined>>();
-
-  async function readOperatorKey(hash: string): Promise<OperatorPrincipal | undefined> {
+  const readOperatorKey = singleFlight(async (hash): Promise<OperatorPrincipal | undefined> => {
     const key = await deps.stores.operatorKeys.findByHash(hash);
     if (key === undefined || key.revokedAt !== null) {
       return undefined;
     }
     return { kind: "operator", id: key.id, name: key.name };
-  }
+  });
 
   /** The operator key of this hash, if found within the last OPERATOR_KEY_CACHE_MS. */
   function cachedOperatorKey(hash: string): OperatorPrincipal | undefined {
@@ -57,12 +56,7 @@ export function createAuthenticator(deps: {
     if (cached !== undefined) {
       return cached;
     }
-    let read = operatorReads.get(hash);
-    if (read === undefined) {
-      read = readOperatorKey(hash).finally(() => operatorReads.delete(hash));
-      operatorReads.set(hash, read);
-    }
-    const principal = await read;
+    const principal = await readOperatorKey(hash);
     // Unknown or revoked keys are not remembered: a key created a moment ago works on its first use.
     if (principal === undefined) {
       operatorKeys.delete(hash);

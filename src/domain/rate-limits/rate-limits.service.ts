@@ -1,6 +1,7 @@
 import type { Clock } from "../../lib/clock.ts";
 import { AppError, type FieldError, notFound } from "../../lib/errors.ts";
 import type { JsonValue } from "../../lib/json.ts";
+import { singleFlight } from "../../lib/single-flight.ts";
 import { auditEvent, diffViews } from "../audit/audit-event.ts";
 import type { Principal, RequestContext } from "../auth/principal.ts";
 import type { CatalogService } from "../catalog/catalog.service.ts";
@@ -149,32 +150,22 @@ export function createRateLimitsService(deps: {
   }
 
   /** One read per organization at a time: the requests that miss together wait for the same read. */
-  const reads = new Map<string, Promise<OrgLimits>>();
-
-  function refresh(orgId: string): Promise<OrgLimits> {
-    let read = reads.get(orgId);
-    if (read !== undefined) {
-      return read;
-    }
+  const refresh = singleFlight(async (orgId): Promise<OrgLimits> => {
     const generation = invalidations;
-    read = (async () => {
-      const [{ plan }, overrides] = await Promise.all([
-        deps.subscriptions.current(orgId),
-        deps.stores.rateLimitOverrides.listForOrg(orgId),
-      ]);
-      const entry = { layers: layersOf(plan.definition.rateLimits, orgId, overrides), plan };
-      // A read that began before an invalidation may predate the change: answer it, do not keep it.
-      if (generation === invalidations) {
-        if (cache.size >= CACHE_MAX_ORGS) {
-          cache.clear();
-        }
-        cache.set(orgId, { ...entry, expiresAt: deps.clock.now().getTime() + CACHE_TTL_MS });
+    const [{ plan }, overrides] = await Promise.all([
+      deps.subscriptions.current(orgId),
+      deps.stores.rateLimitOverrides.listForOrg(orgId),
+    ]);
+    const entry = { layers: layersOf(plan.definition.rateLimits, orgId, overrides), plan };
+    // A read that began before an invalidation may predate the change: answer it, do not keep it.
+    if (generation === invalidations) {
+      if (cache.size >= CACHE_MAX_ORGS) {
+        cache.clear();
       }
-      return entry;
-    })().finally(() => reads.delete(orgId));
-    reads.set(orgId, read);
-    return read;
-  }
+      cache.set(orgId, { ...entry, expiresAt: deps.clock.now().getTime() + CACHE_TTL_MS });
+    }
+    return entry;
+  });
 
   /**
    * The organization's limit layers and its current plan version, trusted for CACHE_TTL_MS. The requests

@@ -2,6 +2,7 @@ import type { Clock } from "../../lib/clock.ts";
 import { divideDecimal, normalizeDecimal, toUnits } from "../../lib/decimal.ts";
 import { AppError } from "../../lib/errors.ts";
 import type { JsonValue } from "../../lib/json.ts";
+import { singleFlight } from "../../lib/single-flight.ts";
 import type { AlertsService } from "../alerts/alerts.service.ts";
 import type { AlertType } from "../alerts/alerts.types.ts";
 import { auditEvent, diffViews } from "../audit/audit-event.ts";
@@ -117,15 +118,19 @@ export function createSpendingLimitsService(deps: {
     return map;
   }
 
-  async function cachedLimits(orgId: string): Promise<SpendingLimits | undefined> {
+  const readLimits = singleFlight(async (orgId) => {
     const now = clock.now().getTime();
-    const hit = limitsCache.get(orgId);
-    if (hit !== undefined && hit.expiresAt > now) {
-      return hit.limits;
-    }
     const limits = await deps.stores.spendingLimits.find(orgId);
     bounded(limitsCache).set(orgId, { limits, expiresAt: now + CACHE_TTL_MS });
     return limits;
+  });
+
+  async function cachedLimits(orgId: string): Promise<SpendingLimits | undefined> {
+    const hit = limitsCache.get(orgId);
+    if (hit !== undefined && hit.expiresAt > clock.now().getTime()) {
+      return hit.limits;
+    }
+    return readLimits(orgId);
   }
 
   function forget(orgId: string): void {
@@ -168,12 +173,9 @@ export function createSpendingLimitsService(deps: {
    * process sees a block within a second of the debit that reached it. (The debit itself is refused at
    * the limit exactly, in the same UPDATE: see the credits store's tryDebit.)
    */
-  async function isBlocked(orgId: string): Promise<boolean> {
+  // The requests that find the answer stale wait for one judgement between them, not one each.
+  const judgeBlocked = singleFlight(async (orgId) => {
     const now = clock.now().getTime();
-    const hit = blockedCache.get(orgId);
-    if (hit !== undefined && hit.expiresAt > now) {
-      return hit.blocked;
-    }
     const limits = creditLimits(await cachedLimits(orgId), deps.creditPrice);
     let blocked = false;
     if (limits.hardLimitAction === "block" && limits.hardLimit !== null) {
@@ -184,6 +186,14 @@ export function createSpendingLimitsService(deps: {
     }
     bounded(blockedCache).set(orgId, { blocked, expiresAt: now + CACHE_TTL_MS });
     return blocked;
+  });
+
+  async function isBlocked(orgId: string): Promise<boolean> {
+    const hit = blockedCache.get(orgId);
+    if (hit !== undefined && hit.expiresAt > clock.now().getTime()) {
+      return hit.blocked;
+    }
+    return judgeBlocked(orgId);
   }
 
   return {
