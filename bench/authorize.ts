@@ -35,6 +35,7 @@
  * Usage: npm run bench:authorize
  *   BENCH_DATABASE_URL / TEST_DATABASE_URL: a PostgreSQL server to create a fresh database on (dropped
  *     afterwards); else the embedded PostgreSQL in a temporary data directory.
+ *   BENCH_FIXED_RATE_SHARE=<0..1>: the fixed-rate rows' share of the (b) baseline (default 0.35).
  *   BENCH_ONLY=<text>: measure only the Orgplane rows whose label contains it, e.g. BENCH_ONLY=authorize
  *     (a fixed-rate row follows its saturation row; the baselines always run).
  *   BENCH_CPU_PROF=<dir>: write a V8 CPU profile of each Orgplane process there (open in Chrome DevTools).
@@ -65,7 +66,19 @@ const STOP_TIMEOUT_MS = 20_000;
 /** The whole run is killed past this, whatever hangs: the children go with it. */
 const RUN_TIMEOUT_MS = 300_000;
 /** The fixed-rate rows send this share of the first (b) baseline's req/s: the Redis target, so both stores must sustain it. */
-const FIXED_RATE_SHARE = 0.35;
+const FIXED_RATE_SHARE = fixedRateShare(process.env.BENCH_FIXED_RATE_SHARE);
+
+/** BENCH_FIXED_RATE_SHARE=0.2: another share of the (b) baseline for the fixed-rate rows (default 0.35). */
+function fixedRateShare(value: string | undefined): number {
+  if (value === undefined || value === "") {
+    return 0.35;
+  }
+  const share = Number(value);
+  if (!(share > 0 && share <= 1)) {
+    throw new Error(`BENCH_FIXED_RATE_SHARE must be a number in (0, 1], got '${value}'`);
+  }
+  return share;
+}
 /** A fixed-rate row whose responses fall short of the requested rate by more than this is INVALID. */
 const RATE_TOLERANCE = 0.05;
 /** After a fixed-rate row stops sending, how long its last responses may take before they count as errors. */
