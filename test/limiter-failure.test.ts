@@ -101,8 +101,23 @@ async function ready(port: number) {
   return { status: res.status, body: (await res.json()) as Record<string, unknown> };
 }
 
+/** Until the server's limiter has connected: an `open` server is ready (degraded) before it has. */
+async function limiterConnected(port: number): Promise<void> {
+  const deadline = Date.now() + RECOVERY_BOUND_MS;
+  while (Date.now() < deadline) {
+    const { body } = await ready(port);
+    if ((body.rate_limiter as { status?: string } | undefined)?.status === "ok") {
+      return;
+    }
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  throw new Error(`the limiter of the server on port ${port} did not connect to Redis`);
+}
+
 describe.skipIf(!hasRedisServer)("Redis stopped under running servers", () => {
   it("applies each server's failure mode, reports it on /readyz, logs it at a bounded rate, and recovers", async () => {
+    await limiterConnected(portClosed);
+    await limiterConnected(portOpen);
     for (const port of [portClosed, portOpen]) {
       const ok = await authorize(port);
       expect(ok.body, ok.text).toMatchObject({ allowed: true, limit: { category: "metadata" } });
