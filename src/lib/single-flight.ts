@@ -14,3 +14,28 @@ export function singleFlight<V>(load: (key: string) => Promise<V>): (key: string
     return shared;
   };
 }
+
+/**
+ * How long before its expiry a cached entry that is read starts its own refresh in the background. A busy
+ * key is then refreshed before it expires, so none of its requests waits for the read, and no entry ever
+ * answers past its expiry: an expired or missing one is read before answering.
+ */
+export const REFRESH_AHEAD_MS = 250;
+
+/**
+ * The cached value while it has not expired — starting `refresh` in the background when it expires within
+ * REFRESH_AHEAD_MS (a failure there is the next reader's to see); otherwise what `refresh` reads.
+ */
+export function freshOrRefreshing<V>(
+  hit: { value: V; expiresAt: number } | undefined,
+  now: number,
+  refresh: () => Promise<V>,
+): V | Promise<V> {
+  if (hit === undefined || hit.expiresAt <= now) {
+    return refresh();
+  }
+  if (hit.expiresAt - now < REFRESH_AHEAD_MS) {
+    refresh().catch(() => {});
+  }
+  return hit.value;
+}

@@ -1,7 +1,7 @@
 import type { Clock } from "../../lib/clock.ts";
 import { AppError, type FieldError, notFound } from "../../lib/errors.ts";
 import type { JsonValue } from "../../lib/json.ts";
-import { singleFlight } from "../../lib/single-flight.ts";
+import { freshOrRefreshing, singleFlight } from "../../lib/single-flight.ts";
 import { auditEvent, diffViews } from "../audit/audit-event.ts";
 import type { Principal, RequestContext } from "../auth/principal.ts";
 import type { CatalogService } from "../catalog/catalog.service.ts";
@@ -168,16 +168,19 @@ export function createRateLimitsService(deps: {
   });
 
   /**
-   * The organization's limit layers and its current plan version, trusted for CACHE_TTL_MS. The requests
-   * that find it missing or stale wait for one shared read, so a busy organization costs one read a
-   * second, not one per request in flight.
+   * The organization's limit layers and its current plan version, trusted for CACHE_TTL_MS. In its last
+   * REFRESH_AHEAD_MS a read refreshes it in the background, so a busy organization's requests never wait
+   * on the database; an expired copy, or none, is read first, by one read shared among the requests that
+   * need it. Changes committed anywhere drop the copy at once through
+   * NOTIFY (`forgetOrg`); the TTL is the bound when signals are missed.
    */
   async function cachedLimits(orgId: string): Promise<OrgLimits> {
     const hit = cache.get(orgId);
-    if (hit !== undefined && hit.expiresAt > deps.clock.now().getTime()) {
-      return hit;
-    }
-    return refresh(orgId);
+    return freshOrRefreshing(
+      hit === undefined ? undefined : { value: hit, expiresAt: hit.expiresAt },
+      deps.clock.now().getTime(),
+      () => refresh(orgId),
+    );
   }
 
   async function checkProject(orgId: string, projectId: string): Promise<void> {

@@ -2,7 +2,7 @@ import type { Clock } from "../../lib/clock.ts";
 import { divideDecimal, normalizeDecimal, toUnits } from "../../lib/decimal.ts";
 import { AppError } from "../../lib/errors.ts";
 import type { JsonValue } from "../../lib/json.ts";
-import { singleFlight } from "../../lib/single-flight.ts";
+import { freshOrRefreshing, singleFlight } from "../../lib/single-flight.ts";
 import type { AlertsService } from "../alerts/alerts.service.ts";
 import type { AlertType } from "../alerts/alerts.types.ts";
 import { auditEvent, diffViews } from "../audit/audit-event.ts";
@@ -118,10 +118,16 @@ export function createSpendingLimitsService(deps: {
     return map;
   }
 
+  /** Bumped by every `forget`: a read that began before one answers, but is not kept. */
+  let generation = 0;
+
   const readLimits = singleFlight(async (orgId) => {
+    const started = generation;
     const now = clock.now().getTime();
     const limits = await deps.stores.spendingLimits.find(orgId);
-    bounded(limitsCache).set(orgId, { limits, expiresAt: now + CACHE_TTL_MS });
+    if (started === generation) {
+      bounded(limitsCache).set(orgId, { limits, expiresAt: now + CACHE_TTL_MS });
+    }
     return limits;
   });
 
@@ -134,6 +140,7 @@ export function createSpendingLimitsService(deps: {
   }
 
   function forget(orgId: string): void {
+    generation += 1;
     limitsCache.delete(orgId);
     blockedCache.delete(orgId);
   }
@@ -175,6 +182,7 @@ export function createSpendingLimitsService(deps: {
    */
   // The requests that find the answer stale wait for one judgement between them, not one each.
   const judgeBlocked = singleFlight(async (orgId) => {
+    const started = generation;
     const now = clock.now().getTime();
     const limits = creditLimits(await cachedLimits(orgId), deps.creditPrice);
     let blocked = false;
@@ -184,16 +192,19 @@ export function createSpendingLimitsService(deps: {
       const used = account !== undefined && account.periodEnd.getTime() > now ? account.periodUsed : "0";
       blocked = spendingBlocked(limits, used);
     }
-    bounded(blockedCache).set(orgId, { blocked, expiresAt: now + CACHE_TTL_MS });
+    if (started === generation) {
+      bounded(blockedCache).set(orgId, { blocked, expiresAt: now + CACHE_TTL_MS });
+    }
     return blocked;
   });
 
   async function isBlocked(orgId: string): Promise<boolean> {
     const hit = blockedCache.get(orgId);
-    if (hit !== undefined && hit.expiresAt > clock.now().getTime()) {
-      return hit.blocked;
-    }
-    return judgeBlocked(orgId);
+    return freshOrRefreshing(
+      hit === undefined ? undefined : { value: hit.blocked, expiresAt: hit.expiresAt },
+      clock.now().getTime(),
+      () => judgeBlocked(orgId),
+    );
   }
 
   return {
