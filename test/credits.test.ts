@@ -18,23 +18,16 @@ import {
   PREFIXES,
   type TestContext,
 } from "./harness.ts";
-import { testPlan } from "./plans.ts";
+import { testCatalog, testPlan } from "./plans.ts";
 import { mulberry32 } from "./util.ts";
 
 function plan(key: string, monthlyCredits: string | null): PlanDefinition {
   return testPlan(key, { monthlyCredits });
 }
 
-const catalog: Catalog = {
-  preset: null,
-  keyPrefix: "sk",
+const catalog: Catalog = testCatalog([plan("free", "100"), plan("none", "0"), plan("custom", null)], {
   categories: [{ key: "metadata", description: "CRUD" }],
-  meters: [],
-  creditCosts: {},
-  plans: [plan("free", "100"), plan("none", "0"), plan("custom", null)],
-  defaultPlan: "free",
-  fallbackPlan: "free",
-};
+});
 
 const DAY = 86_400_000;
 

@@ -17,7 +17,7 @@ import {
   type TestContext,
   uniqueName,
 } from "../harness.ts";
-import { testPlan } from "../plans.ts";
+import { testCatalog, testPlan } from "../plans.ts";
 
 type Decision = {
   allowed: boolean;
@@ -45,25 +45,21 @@ function plan(
   return testPlan(key, { tier: `${key}-tier`, monthlyCredits, rateLimits });
 }
 
-const catalog: Catalog = {
-  preset: null,
-  keyPrefix: "sk",
-  categories: [
-    { key: "metadata", description: "CRUD" },
-    { key: "search", description: "Queries" },
-    { key: "upload", description: "Uploads" },
-  ],
-  meters: [],
-  creditCosts: {},
-  plans: [
+const catalog: Catalog = testCatalog(
+  [
     plan("small", "100", { metadata: 1000, search: 5, upload: 10 }),
     plan("custom", null, { metadata: 1000, search: 5 }),
   ],
-  defaultPlan: "small",
-  fallbackPlan: "small",
-  // Half a dollar a credit: spending limits may be set in dollars.
-  creditPrice: { amount: "0.5", currency: "usd" },
-};
+  {
+    categories: [
+      { key: "metadata", description: "CRUD" },
+      { key: "search", description: "Queries" },
+      { key: "upload", description: "Uploads" },
+    ],
+    // Half a dollar a credit: spending limits may be set in dollars.
+    creditPrice: { amount: "0.5", currency: "usd" },
+  },
+);
 
 let t: TestContext;
 let clock: ManualClock;

@@ -1,25 +1,19 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Catalog, PlanDefinition } from "../../src/domain/catalog/catalog.types.ts";
 import { createTestContext, expectStatus, type ListBody, type TestContext } from "../harness.ts";
-import { testPlan } from "../plans.ts";
+import { testCatalog, testPlan } from "../plans.ts";
 
 function plan(key: string, monthlyCredits: string | null): PlanDefinition {
   return testPlan(key, { monthlyCredits });
 }
 
-const catalog: Catalog = {
-  preset: null,
-  keyPrefix: "sk",
-  categories: [{ key: "metadata", description: "CRUD" }],
-  meters: [],
-  creditCosts: {},
-  plans: [
+const catalog: Catalog = testCatalog(
+  [
     { ...plan("free", "100"), autoUpgrade: [{ whenBalanceAtLeast: "5000", plan: "pro" }] },
     plan("pro", "1000"),
   ],
-  defaultPlan: "free",
-  fallbackPlan: "free",
-};
+  { categories: [{ key: "metadata", description: "CRUD" }] },
+);
 
 type Grant = {
   id: string;

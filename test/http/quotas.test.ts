@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Catalog, PlanDefinition } from "../../src/domain/catalog/catalog.types.ts";
 import { createTestContext, expectStatus, type TestContext, uniqueName } from "../harness.ts";
-import { testPlan } from "../plans.ts";
+import { testCatalog, testPlan } from "../plans.ts";
 
 type QuotaBody = { quota: string; limit: number | null; current: number; source: string };
 type QuotaProblem = { code: string; status: number; quota: string; limit: number; current: number };
@@ -10,26 +10,17 @@ function plan(key: string, quotas: Record<string, number | null>): PlanDefinitio
   return testPlan(key, { quotas });
 }
 
-const catalog: Catalog = {
-  preset: null,
-  keyPrefix: "sk",
-  categories: [],
-  meters: [],
-  creditCosts: {},
-  plans: [
-    plan("small", {
-      members: 2,
-      projects: 5,
-      api_keys: 3,
-      invitations: 2,
-      datasets: 10,
-      storage_bytes: null,
-    }),
-    plan("large", { members: null, projects: null, api_keys: null, invitations: null }),
-  ],
-  defaultPlan: "small",
-  fallbackPlan: "small",
-};
+const catalog: Catalog = testCatalog([
+  plan("small", {
+    members: 2,
+    projects: 5,
+    api_keys: 3,
+    invitations: 2,
+    datasets: 10,
+    storage_bytes: null,
+  }),
+  plan("large", { members: null, projects: null, api_keys: null, invitations: null }),
+]);
 
 let t: TestContext;
 beforeAll(async () => {

@@ -9,7 +9,7 @@ import {
   type TestContext,
   uniqueName,
 } from "../harness.ts";
-import { testPlan } from "../plans.ts";
+import { testCatalog, testPlan } from "../plans.ts";
 
 type Limit = { category: string; requests_per_minute: number; window_seconds: number; source: string };
 type LimitList = { data: Limit[]; has_more: boolean };
@@ -27,25 +27,21 @@ function plan(key: string, rateLimits: Record<string, number>): PlanDefinition {
   return testPlan(key, { rateLimits });
 }
 
-const catalog: Catalog = {
-  preset: null,
-  keyPrefix: "sk",
-  categories: [
-    { key: "metadata", description: "CRUD" },
-    { key: "search", description: "Queries" },
-    { key: "upload", description: "Uploads" },
-  ],
-  meters: [],
-  creditCosts: {},
-  plans: [
+const catalog: Catalog = testCatalog(
+  [
     plan("small", { metadata: 5, search: 3 }),
     plan("large", { metadata: 50, search: 30 }),
     // Names no metadata limit: CRUD is then not limited at all.
     plan("open", { search: 3 }),
   ],
-  defaultPlan: "small",
-  fallbackPlan: "small",
-};
+  {
+    categories: [
+      { key: "metadata", description: "CRUD" },
+      { key: "search", description: "Queries" },
+      { key: "upload", description: "Uploads" },
+    ],
+  },
+);
 
 let t: TestContext;
 let clock: ManualClock;

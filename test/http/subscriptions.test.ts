@@ -9,6 +9,7 @@ import {
   type TestContext,
   uniqueName,
 } from "../harness.ts";
+import { testCatalog, testPlan } from "../plans.ts";
 
 type SubscriptionBody = {
   id: string;
@@ -28,37 +29,28 @@ type SubscriptionBody = {
 type QuotaBody = { quota: string; limit: number | null; current: number; source: string };
 
 function plan(key: string, overrides: Partial<PlanDefinition> = {}): PlanDefinition {
-  return {
-    key,
+  return testPlan(key, {
     name: key[0]?.toUpperCase() + key.slice(1),
-    tier: key,
     price: { amountMinor: 2000, currency: "usd", interval: "month" },
-    trialDays: 0,
     monthlyCredits: "1000",
     rateLimits: { requests: 60 },
-    quotas: {},
-    features: {},
-    visibility: "public",
-    stripePriceId: null,
     ...overrides,
-  };
+  });
 }
 
 /** New organizations trial Pro for 14 days; a cancellation falls back to Free. */
-const catalog: Catalog = {
-  preset: null,
-  keyPrefix: "sk",
-  categories: [{ key: "requests", description: "Every request" }],
-  meters: [],
-  creditCosts: {},
-  plans: [
+const catalog: Catalog = testCatalog(
+  [
     plan("free", { price: null, quotas: { projects: 1, api_keys: 3, datasets: 2 } }),
     plan("pro", { trialDays: 14, quotas: { projects: 10, api_keys: 20, datasets: 100 } }),
     plan("team", { quotas: { projects: null, api_keys: null, datasets: null } }),
   ],
-  defaultPlan: "pro",
-  fallbackPlan: "free",
-};
+  {
+    categories: [{ key: "requests", description: "Every request" }],
+    defaultPlan: "pro",
+    fallbackPlan: "free",
+  },
+);
 
 const clock = createManualClock(new Date("2027-01-31T10:00:00.000Z"));
 let t: TestContext;
