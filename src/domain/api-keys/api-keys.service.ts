@@ -148,6 +148,28 @@ export function createApiKeysService(deps: {
     }
   }
 
+  /** The audit event of a key minted by a create or a rotation, in the caller's transaction. */
+  async function auditCreated(
+    stores: Stores,
+    ctx: RequestContext,
+    orgId: string,
+    key: ApiKey,
+  ): Promise<void> {
+    await stores.audit.insert(
+      auditEvent(
+        ctx,
+        {
+          orgId,
+          action: "api_key.created",
+          targetType: "api_key",
+          targetId: key.id,
+          changes: diff(undefined, key),
+        },
+        deps.clock,
+      ),
+    );
+  }
+
   async function findKey(stores: Pick<Stores, "apiKeys">, orgId: string, keyId: string): Promise<ApiKey> {
     const key = isId("key", keyId) ? await stores.apiKeys.find(orgId, keyId) : undefined;
     if (key === undefined) {
@@ -213,19 +235,7 @@ export function createApiKeysService(deps: {
         const admission = await deps.quotas.enforce(stores, orgId, "api_keys");
         await stores.apiKeys.insert(key);
         await deps.quotas.recordAlerts(stores, admission);
-        await stores.audit.insert(
-          auditEvent(
-            ctx,
-            {
-              orgId,
-              action: "api_key.created",
-              targetType: "api_key",
-              targetId: key.id,
-              changes: diff(undefined, key),
-            },
-            deps.clock,
-          ),
-        );
+        await auditCreated(stores, ctx, orgId, key);
       });
       return { key, plaintext };
     },
@@ -362,19 +372,7 @@ export function createApiKeysService(deps: {
             deps.clock,
           ),
         );
-        await stores.audit.insert(
-          auditEvent(
-            ctx,
-            {
-              orgId,
-              action: "api_key.created",
-              targetType: "api_key",
-              targetId: key.id,
-              changes: diff(undefined, key),
-            },
-            deps.clock,
-          ),
-        );
+        await auditCreated(stores, ctx, orgId, key);
         return { key, plaintext, previous };
       });
     },
