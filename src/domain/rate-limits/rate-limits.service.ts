@@ -345,11 +345,6 @@ export function createRateLimitsService(deps: {
     /** Whether the catalog names `category` (the hot path asks this set, not the catalog). */
     hasCategory: (category: string): boolean => categoryKeys.has(category),
 
-    /** The organization's current plan version, from the same one-second cache as its limits. */
-    async currentPlan(orgId: string): Promise<PlanVersion> {
-      return (await cachedLimits(orgId)).plan;
-    },
-
     /** The organization's plan and limits from the one-second cache, to pass on to `takeFor`. */
     currentLimits: cachedLimits,
 

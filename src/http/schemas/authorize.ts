@@ -1,7 +1,10 @@
 import { z } from "@hono/zod-openapi";
 import { ORG_SCOPES, type Scope } from "../../domain/auth/principal.ts";
 import type { AuthorizeDecision, AuthorizeInput } from "../../domain/authorize/authorize.service.ts";
-import { UNAVAILABLE_RETRY_SECONDS } from "../../domain/rate-limits/rate-limits.service.ts";
+import {
+  type RateLimitOutcome,
+  UNAVAILABLE_RETRY_SECONDS,
+} from "../../domain/rate-limits/rate-limits.service.ts";
 import { DECIMAL_PATTERN } from "../../lib/decimal.ts";
 import { rateLimitHeaders } from "../middleware/rate-limit.ts";
 import { ScopeSchema } from "./api-key.ts";
@@ -125,22 +128,29 @@ export function authorizeInput(body: z.infer<typeof AuthorizeBody>): AuthorizeIn
   };
 }
 
-export function toAuthorizeResult(d: AuthorizeDecision): z.infer<typeof AuthorizeResultSchema> {
-  const headers: Record<string, string> = {};
-  // The limiter's store could not be reached: nothing was counted, so there is no limit to show; the
-  // closed failure mode's refusal still tells the end user when to retry.
+/**
+ * The limit a decision shows (none when the request was not counted) and the headers to forward, in
+ * order. When the limiter's store could not be reached nothing was counted, so there is no limit to
+ * show; the closed failure mode's refusal still tells the end user when to retry.
+ */
+function forwarded(d: AuthorizeDecision): {
+  counted: RateLimitOutcome | undefined;
+  headers: [string, string][];
+} {
   const counted = d.limit?.decision.unavailable === true ? undefined : d.limit;
-  if (d.limit !== undefined && counted === undefined && !d.limit.decision.allowed) {
-    headers["Retry-After"] = String(UNAVAILABLE_RETRY_SECONDS);
+  if (counted === undefined) {
+    const refused = d.limit !== undefined && !d.limit.decision.allowed;
+    return { counted, headers: refused ? [["Retry-After", String(UNAVAILABLE_RETRY_SECONDS)]] : [] };
   }
-  if (counted !== undefined) {
-    for (const [name, value] of rateLimitHeaders(counted)) {
-      headers[name] = value;
-    }
-    if (!counted.decision.allowed) {
-      headers["Retry-After"] = String(Math.max(1, Math.ceil(counted.decision.retryAfterSeconds)));
-    }
+  const headers = rateLimitHeaders(counted);
+  if (!counted.decision.allowed) {
+    headers.push(["Retry-After", String(Math.max(1, Math.ceil(counted.decision.retryAfterSeconds)))]);
   }
+  return { counted, headers };
+}
+
+export function toAuthorizeResult(d: AuthorizeDecision): z.infer<typeof AuthorizeResultSchema> {
+  const { counted, headers } = forwarded(d);
   return {
     allowed: d.allowed,
     reason: d.reason,
@@ -170,7 +180,7 @@ export function toAuthorizeResult(d: AuthorizeDecision): z.infer<typeof Authoriz
             balance: d.credits.balance,
             transaction_id: d.credits.entryId,
           },
-    headers,
+    headers: Object.fromEntries(headers),
   };
 }
 
@@ -181,20 +191,12 @@ export function toAuthorizeResult(d: AuthorizeDecision): z.infer<typeof Authoriz
  */
 export function authorizeResultJson(d: AuthorizeDecision): string {
   const q = JSON.stringify;
-  const counted = d.limit?.decision.unavailable === true ? undefined : d.limit;
-  let headers = "";
-  if (d.limit !== undefined && counted === undefined && !d.limit.decision.allowed) {
-    headers = `"Retry-After":"${UNAVAILABLE_RETRY_SECONDS}"`;
-  }
+  const forward = forwarded(d);
+  const { counted } = forward;
+  const headers = forward.headers.map(([name, value]) => `${q(name)}:${q(value)}`).join(",");
   let limit = "null";
   if (counted !== undefined) {
     const { decision } = counted;
-    for (const [name, value] of rateLimitHeaders(counted)) {
-      headers += `${headers === "" ? "" : ","}${q(name)}:${q(value)}`;
-    }
-    if (!decision.allowed) {
-      headers += `,"Retry-After":"${Math.max(1, Math.ceil(decision.retryAfterSeconds))}"`;
-    }
     limit =
       `{"category":${q(counted.category)},"limit":${counted.limit},"remaining":${decision.remaining},` +
       `"reset_at":"${decision.resetAt.toISOString()}"}`;
