@@ -35,10 +35,14 @@ function startRedis(): Promise<void> {
     { stdio: "ignore" },
   );
   redis = child;
-  // Ready when it accepts a PING.
+  // Ready when it accepts a PING — its own: a server that exited (the port was taken meanwhile) must not
+  // be mistaken for whatever else answers there.
   return (async () => {
     const deadline = Date.now() + 10_000;
     while (Date.now() < deadline) {
+      if (child.exitCode !== null || child.signalCode !== null) {
+        throw new Error(`the private redis-server on port ${redisPort} exited at start`);
+      }
       if (
         spawnSync("redis-cli", ["-p", String(redisPort), "ping"])
           .stdout?.toString()
@@ -66,8 +70,18 @@ beforeAll(async () => {
   if (!hasRedisServer) {
     return;
   }
-  redisPort = await freePort();
-  await startRedis();
+  // A free port may be taken by another suite before redis-server binds it: then try another.
+  for (let attempt = 1; ; attempt++) {
+    redisPort = await freePort();
+    try {
+      await startRedis();
+      break;
+    } catch (error) {
+      if (attempt === 3) {
+        throw error;
+      }
+    }
+  }
   fleet = await startFleet("limfail", 2, { REDIS_URL: `redis://127.0.0.1:${redisPort}` }, (i) =>
     i === 1 ? { RATE_LIMIT_FAILURE_MODE: "open" } : {},
   );
