@@ -29,6 +29,7 @@ const catalog: Catalog = {
   categories: [],
   meters: [],
   creditCosts: {},
+  usageCurrency: "usd",
   plans: [
     testPlan("free", { name: "Free", quotas: { projects: 2, api_keys: 2 } }),
     testPlan("pro", {

@@ -30,6 +30,7 @@ export function testCatalog(plans: PlanDefinition[], fields: Partial<Catalog> = 
     categories: [],
     meters: [],
     creditCosts: {},
+    usageCurrency: "usd",
     plans,
     defaultPlan: first,
     fallbackPlan: first,

@@ -36,6 +36,19 @@ export const MeterSchema = z.strictObject({
   key,
   unit: text(32).describe("What one unit is: request, token, byte, mb, minute…"),
   description: text(500).optional(),
+  aggregation: z
+    .enum(["sum", "count", "max", "last", "unique_count"], {
+      error: "must be sum, count, max, last or unique_count",
+    })
+    .default("sum")
+    .describe(
+      "How events combine: sum of values, count of events, largest value, latest value (a gauge), distinct values",
+    ),
+  cost_per_unit: decimal.optional().describe("What one unit costs, in usage_currency (major units)"),
+  benchmark_cost_per_unit: decimal
+    .optional()
+    .describe("What one unit would cost on the benchmark (e.g. a reference model); savings = benchmark − cost"),
+  quota: key.optional().describe("The product-owned quota this meter's use counts against"),
 });
 
 export const PriceSchema = z.strictObject({
@@ -84,6 +97,9 @@ export const PlanSchema = z.strictObject({
     .describe("Move to another plan when a purchase of credits brings the balance to a threshold"),
 });
 
+/** Quotas Orgplane counts from its own tables (quotas.service.ts OWNED_QUOTAS). */
+const ORGPLANE_COUNTED_QUOTAS: readonly string[] = ["members", "projects", "api_keys", "invitations"];
+
 function duplicates(keys: readonly string[]): string[] {
   return keys.filter((k, i) => keys.indexOf(k) !== i);
 }
@@ -99,6 +115,11 @@ export const CatalogFileSchema = z
     rate_limit_categories: z.array(CategorySchema).max(32).default([]),
     meters: z.array(MeterSchema).max(64).default([]),
     credit_costs: z.record(key, decimal).default({}).describe("Credits per unit of each meter"),
+    usage_currency: z
+      .string({ error: "must be a string" })
+      .regex(/^[a-z]{3}$/, { error: "must be a lower-case ISO 4217 code such as usd" })
+      .default("usd")
+      .describe("The currency of the meters' cost_per_unit"),
     plans: z.array(PlanSchema).min(1, { error: "must list at least one plan" }).max(100),
     credit_price: z
       .strictObject({
@@ -135,6 +156,22 @@ export const CatalogFileSchema = z
         ctx.addIssue({ code: "custom", path: ["credit_costs", meter], message: `names no meter '${meter}'` });
       }
     }
+    file.meters.forEach((meter, i) => {
+      if (meter.quota !== undefined && ORGPLANE_COUNTED_QUOTAS.includes(meter.quota)) {
+        ctx.addIssue({
+          code: "custom",
+          path: ["meters", i, "quota"],
+          message: `'${meter.quota}' is counted by Orgplane itself; a meter cannot count against it`,
+        });
+      }
+      if (meter.aggregation === "unique_count" && file.credit_costs[meter.key] !== undefined) {
+        ctx.addIssue({
+          code: "custom",
+          path: ["credit_costs", meter.key],
+          message: "a unique_count meter has no value to price",
+        });
+      }
+    });
     file.plans.forEach((plan, i) => {
       for (const category of Object.keys(plan.rate_limits)) {
         if (!categories.includes(category)) {
@@ -203,8 +240,17 @@ export function toCatalog(file: CatalogFile, preset: string | null): Catalog {
     preset,
     keyPrefix: file.key_prefix,
     categories: file.rate_limit_categories.map((c) => ({ key: c.key, description: c.description ?? "" })),
-    meters: file.meters.map((m) => ({ key: m.key, unit: m.unit, description: m.description ?? "" })),
+    meters: file.meters.map((m) => ({
+      key: m.key,
+      unit: m.unit,
+      description: m.description ?? "",
+      aggregation: m.aggregation,
+      costPerUnit: m.cost_per_unit ?? null,
+      benchmarkCostPerUnit: m.benchmark_cost_per_unit ?? null,
+      quota: m.quota ?? null,
+    })),
     creditCosts: file.credit_costs,
+    usageCurrency: file.usage_currency,
     plans: file.plans.map(toPlanDefinition),
     defaultPlan: file.default_plan,
     fallbackPlan: file.fallback_plan,

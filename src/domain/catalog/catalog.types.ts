@@ -43,7 +43,21 @@ export type PlanDefinition = {
 export type AutoUpgradeRule = { whenBalanceAtLeast: string; plan: string };
 
 export type CatalogCategory = { key: string; description: string };
-export type CatalogMeter = { key: string; unit: string; description: string };
+/** How a meter's events combine: summed values, a count of events, the largest value, the latest value (a gauge), or the number of distinct values. */
+export type MeterAggregation = "sum" | "count" | "max" | "last" | "unique_count";
+
+export type CatalogMeter = {
+  key: string;
+  unit: string;
+  description: string;
+  aggregation: MeterAggregation;
+  /** What one unit costs in `usageCurrency` (major units, exact decimal); null: not priced. */
+  costPerUnit: string | null;
+  /** What one unit would cost on the benchmark (e.g. a reference model), for savings; null: none. */
+  benchmarkCostPerUnit: string | null;
+  /** The product-owned quota this meter's use counts against, if any. */
+  quota: string | null;
+};
 
 /** What one credit costs, for spending limits set in currency. */
 export type CreditPrice = {
@@ -61,6 +75,8 @@ export type Catalog = {
   meters: CatalogMeter[];
   /** Credits per unit of each meter, as exact decimal strings. */
   creditCosts: Record<string, string>;
+  /** ISO 4217, lower case: the currency of the meters' `costPerUnit`. */
+  usageCurrency: string;
   plans: PlanDefinition[];
   /** Plan key a new organization starts on. */
   defaultPlan: string;
