@@ -59,6 +59,18 @@ const EnvSchema = z
       .url({ protocol: /^rediss?$/, error: "must be a redis:// or rediss:// URL" })
       .max(2048)
       .optional(),
+    USAGE_LATE_WINDOW_HOURS: z.coerce
+      .number({ error: "must be a whole number of hours" })
+      .int({ error: "must be a whole number of hours" })
+      .min(1, { error: "must be at least 1 hour" })
+      .max(840, { error: "must be at most 840 hours (35 days, the dedup window)" })
+      .default(168),
+    USAGE_RETENTION_MONTHS: z.coerce
+      .number({ error: "must be a whole number of months" })
+      .int({ error: "must be a whole number of months" })
+      .min(2, { error: "must be at least 2 months" })
+      .max(120, { error: "must be at most 120 months" })
+      .default(13),
     RATE_LIMIT_FAILURE_MODE: z
       .enum(["open", "closed"], { error: "must be open or closed" })
       .default("closed"),
@@ -107,6 +119,8 @@ export type Config = {
   redisUrl: string | undefined;
   /** What a rate-limit decision answers while Redis is unreachable: refuse (closed) or allow (open). */
   rateLimitFailureMode: "open" | "closed";
+  /** USAGE_LATE_WINDOW_HOURS, USAGE_RETENTION_MONTHS. */
+  usage: { lateWindowHours: number; retentionMonths: number };
 };
 
 export class ConfigError extends Error {
@@ -167,5 +181,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     },
     redisUrl: e.REDIS_URL,
     rateLimitFailureMode: e.RATE_LIMIT_FAILURE_MODE,
+    usage: { lateWindowHours: e.USAGE_LATE_WINDOW_HOURS, retentionMonths: e.USAGE_RETENTION_MONTHS },
   };
 }

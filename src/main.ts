@@ -132,16 +132,20 @@ async function serveOn(
     catalog,
     stripe: config.stripe,
     rateLimiter,
+    usage: config.usage,
     onBackgroundError: (err) =>
       logger.warn(
         { err: { message: err instanceof Error ? err.message : String(err) } },
-        "spending alert check failed",
+        "alert check after a debit or a usage batch failed",
       ),
     // Authorize caches keys; every process drops an organization's entries when any process changes it.
     orgChanges: createOrgChangeListener(database.pool, (err) =>
       logger.warn({ err: { message: err.message } }, "organization change listener connection lost"),
     ),
   });
+  // Raw usage events go to monthly partitions: the late window's months through next month exist before
+  // the first batch (a batch meeting a missing month creates it too).
+  await services.usage.maintainPartitions();
   const appDeps: AppDeps = {
     services,
     logger,
@@ -211,6 +215,10 @@ async function serveOn(
     logger,
     sweepSubscriptions: () => services.subscriptions.sweep(),
     sweepCredits: () => services.credits.sweep(),
+    maintainUsage: async () => {
+      await services.usage.maintainPartitions();
+      return services.usage.prune();
+    },
     alerts: services.alerts,
   }).catch(async (err: unknown) => {
     await mailer.stop();

@@ -21,6 +21,7 @@ import type { RateLimiter } from "./domain/rate-limits/rate-limiter.ts";
 import { createRateLimitsService } from "./domain/rate-limits/rate-limits.service.ts";
 import { createSpendingLimitsService } from "./domain/spending-limits/spending-limits.service.ts";
 import { createSubscriptionsService } from "./domain/subscriptions/subscriptions.service.ts";
+import { createUsageService, type UsageService } from "./domain/usage/usage.service.ts";
 import type { Services } from "./http/env.ts";
 import { createStripeProvider, createStripeWebhookVerifier, type StripeConfig } from "./infra/stripe.ts";
 import type { Clock } from "./lib/clock.ts";
@@ -48,6 +49,8 @@ export function createServices(
     orgChanges?: OrgChangeSource;
     /** Told of failures of work that follows an answered request (an alert check after a debit). */
     onBackgroundError?: (err: unknown) => void;
+    /** Usage ingestion: how late an event may arrive, and how many months raw events are kept. */
+    usage?: { lateWindowHours: number; retentionMonths: number };
   },
 ): Services {
   const { stores, transactor: db } = database;
@@ -57,7 +60,18 @@ export function createServices(
   const catalog = createCatalogService({ store: stores.planVersions, catalog: options.catalog });
   const subscriptions = createSubscriptionsService({ db, stores, catalog, clock });
   // Create paths count against the plan inside their own transaction, with the organization locked.
-  const quotas = createQuotasService({ stores, subscriptions, clock });
+  // Product-owned quotas read their use from the usage rollups (bound once the usage service exists).
+  let usage: UsageService | undefined;
+  const quotas = createQuotasService({
+    stores,
+    subscriptions,
+    clock,
+    productUsage: (orgId, quota) => usage?.quotaUsed(orgId, quota) ?? Promise.resolve(undefined),
+    knownQuotas: new Set([
+      ...options.catalog.plans.flatMap((p) => Object.keys(p.quotas)),
+      ...options.catalog.meters.flatMap((m) => (m.quota === null ? [] : [m.quota])),
+    ]),
+  });
   const rateLimits = createRateLimitsService({
     db,
     stores,
@@ -97,7 +111,21 @@ export function createServices(
       });
     },
   });
+  usage = createUsageService({
+    db,
+    stores,
+    catalogFile: options.catalog,
+    subscriptions,
+    credits,
+    spending: spendingLimits,
+    quotas,
+    clock,
+    lateWindowMs: (options.usage?.lateWindowHours ?? 168) * 3_600_000,
+    retentionMonths: options.usage?.retentionMonths ?? 13,
+    ...(options.onBackgroundError === undefined ? {} : { onBackgroundError: options.onBackgroundError }),
+  });
   return {
+    usage,
     orgs: createOrgsService({ db, stores, clock, plans: catalog }),
     apiKeys: createApiKeysService({ db, stores, clock, prefixes, keyUsage, quotas }),
     audit: createAuditService({ stores }),

@@ -13,6 +13,7 @@ import type { ProjectsStore } from "./projects/projects.store.ts";
 import type { RateLimitOverridesStore } from "./rate-limits/rate-limits.store.ts";
 import type { SpendingLimitsStore } from "./spending-limits/spending-limits.store.ts";
 import type { QuotaUsageStore, SubscriptionsStore } from "./subscriptions/subscriptions.store.ts";
+import type { UsageStore } from "./usage/usage.store.ts";
 
 /** Every store, bound to one connection or one transaction. */
 export type Stores = {
@@ -34,6 +35,7 @@ export type Stores = {
   spendingLimits: SpendingLimitsStore;
   alerts: AlertsStore;
   credits: CreditsStore;
+  usage: UsageStore;
 };
 
 /**

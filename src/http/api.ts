@@ -15,6 +15,7 @@ import { registerQuotaRoutes } from "./routes/quotas/index.ts";
 import { registerRateLimitRoutes } from "./routes/rate-limits/index.ts";
 import { registerSpendingLimitRoutes } from "./routes/spending-limits/index.ts";
 import { registerSubscriptionRoutes } from "./routes/subscriptions/index.ts";
+import { registerUsageRoutes } from "./routes/usage/index.ts";
 import { documentStripeWebhook } from "./routes/webhooks/receive-stripe-webhook.ts";
 import { validationFailed } from "./validation.ts";
 
@@ -62,6 +63,7 @@ export function buildApi(): OpenAPIHono<AppEnv> {
   registerBillingRoutes(api);
   registerCreditRoutes(api);
   registerSpendingLimitRoutes(api);
+  registerUsageRoutes(api);
   // Served by app.ts outside the /v1 credential check (Stripe signs instead); listed here for OpenAPI.
   documentStripeWebhook(api);
   return api;

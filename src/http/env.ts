@@ -17,6 +17,7 @@ import type { QuotasService } from "../domain/quotas/quotas.service.ts";
 import type { RateLimitsService } from "../domain/rate-limits/rate-limits.service.ts";
 import type { SpendingLimitsService } from "../domain/spending-limits/spending-limits.service.ts";
 import type { SubscriptionsService } from "../domain/subscriptions/subscriptions.service.ts";
+import type { UsageService } from "../domain/usage/usage.service.ts";
 
 export type Services = {
   orgs: OrgsService;
@@ -37,6 +38,7 @@ export type Services = {
   authorize: AuthorizeService;
   spendingLimits: SpendingLimitsService;
   alerts: AlertsService;
+  usage: UsageService;
 };
 
 export type AppEnv = {

@@ -7,6 +7,9 @@ const SUBSCRIPTION_SWEEP_CRON = "* * * * *";
 const SUBSCRIPTION_SWEEP_QUEUE = "subscriptions-sweep";
 /** Credit periods and grant expiries: every minute, so a rollover is at most a minute late in storage. */
 const CREDITS_SWEEP_QUEUE = "credits-sweep";
+/** Usage storage upkeep, hourly: next month's partition long before it is needed, retention, dedup window. */
+const USAGE_MAINTENANCE_QUEUE = "usage-maintenance";
+const USAGE_MAINTENANCE_CRON = "17 * * * *";
 /** A sweep that is still running when the process stops gets this long to finish its batch. */
 const STOP_TIMEOUT_MS = 10_000;
 
@@ -67,6 +70,8 @@ export async function startJobs(options: {
   sweepSubscriptions: () => Promise<number>;
   /** Rolls over credit periods and expires grants (reads and debits do it too, for their org). */
   sweepCredits?: () => Promise<number>;
+  /** Usage partitions ahead, raw months past retention dropped, old dedup records pruned (hourly). */
+  maintainUsage?: () => Promise<{ partitions: string[]; dedup: number }>;
   /** Delivers alerts by email; its dispatcher is set to this pg-boss once started and cleared at stop. */
   alerts?: Pick<AlertsService, "deliver" | "undelivered" | "setDispatcher" | "sweepTrialsEnding">;
 }): Promise<Jobs> {
@@ -92,6 +97,15 @@ export async function startJobs(options: {
     await boss.work(CREDITS_SWEEP_QUEUE, async () => {
       const settled = await sweepCredits();
       logger.debug({ settled }, "swept due credit periods and expiries");
+    });
+  }
+  const { maintainUsage } = options;
+  if (maintainUsage !== undefined) {
+    await ensureQueue(boss, USAGE_MAINTENANCE_QUEUE);
+    await boss.schedule(USAGE_MAINTENANCE_QUEUE, USAGE_MAINTENANCE_CRON);
+    await boss.work(USAGE_MAINTENANCE_QUEUE, async () => {
+      const { partitions, dedup } = await maintainUsage();
+      logger.debug({ dropped_partitions: partitions, pruned_dedup: dedup }, "maintained usage storage");
     });
   }
   const sendAlert = async (alertId: string): Promise<void> => {

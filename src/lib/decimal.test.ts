@@ -3,9 +3,11 @@ import {
   addDecimal,
   compareDecimal,
   compareSigned,
+  decimalOfNumber,
   divideDecimal,
   fromUnits,
   multiplyDecimal,
+  multiplyDecimals,
   negateDecimal,
   normalizeDecimal,
   subDecimal,
@@ -59,5 +61,26 @@ describe("signed decimal arithmetic", () => {
     expect(divideDecimal("-10", "4", 1)).toBe("-2.5");
     expect(multiplyDecimal("0.5", 3)).toBe("1.5");
     expect(() => divideDecimal("1", "0")).toThrow(RangeError);
+  });
+});
+
+describe("multiplyDecimals", () => {
+  it("multiplies exactly and rounds the 18th digit as asked", () => {
+    expect(multiplyDecimals("1500", "0.000002")).toBe("0.003");
+    expect(multiplyDecimals("0.000000000000000001", "0.5", "up")).toBe("0.000000000000000001");
+    expect(multiplyDecimals("0.000000000000000001", "0.4", "half_up")).toBe("0");
+    expect(multiplyDecimals("0.000000000000000001", "0.5", "half_up")).toBe("0.000000000000000001");
+    expect(multiplyDecimals("-2.5", "4")).toBe("-10");
+  });
+});
+
+describe("decimalOfNumber", () => {
+  it("prints JSON numbers as exact decimals without exponents", () => {
+    expect(decimalOfNumber(12)).toBe("12");
+    expect(decimalOfNumber(0.25)).toBe("0.25");
+    expect(decimalOfNumber(1e-7)).toBe("0.0000001");
+    expect(decimalOfNumber(1e21)).toBe("1000000000000000000000");
+    expect(decimalOfNumber(-1)).toBeUndefined();
+    expect(decimalOfNumber(Number.NaN)).toBeUndefined();
   });
 });

@@ -91,3 +91,39 @@ export function divideDecimal(a: string, b: string, digits = SCALE_DIGITS): stri
 export function multiplyDecimal(a: string, n: number): string {
   return fromUnits(toUnits(a) * BigInt(n));
 }
+
+/**
+ * `a × b` of two decimal strings, to 18 fraction digits: `up` rounds away from zero (a charge never
+ * loses its last fraction), `half_up` to the nearest.
+ */
+export function multiplyDecimals(a: string, b: string, rounding: "up" | "half_up" = "half_up"): string {
+  const product = toUnits(a) * toUnits(b);
+  const negative = product < 0n;
+  const abs = negative ? -product : product;
+  let units = abs / SCALE;
+  const rest = abs % SCALE;
+  if (rest !== 0n && (rounding === "up" || rest * 2n >= SCALE)) {
+    units += 1n;
+  }
+  return fromUnits(negative ? -units : units);
+}
+
+/**
+ * A finite non-negative JSON number as an exact decimal string with at most 18 fraction digits (what
+ * the number prints as, without an exponent); undefined when it cannot be one.
+ */
+export function decimalOfNumber(n: number): string | undefined {
+  if (!Number.isFinite(n) || n < 0) {
+    return undefined;
+  }
+  if (Number.isInteger(n)) {
+    return n <= Number.MAX_SAFE_INTEGER ? String(n) : BigInt(n).toString();
+  }
+  const text = String(n);
+  if (!text.includes("e") && (text.split(".")[1] ?? "").length <= SCALE_DIGITS) {
+    return text;
+  }
+  // Tiny or long fractions: rounded to 18 digits (toFixed is exact for |n| < 1e21).
+  const fixed = n.toFixed(SCALE_DIGITS).replace(/0+$/, "").replace(/\.$/, "");
+  return fixed;
+}

@@ -1,4 +1,4 @@
-import { and, asc, desc, eq, getTableColumns, isNull, lt, sql } from "drizzle-orm";
+import { and, asc, desc, eq, getTableColumns, inArray, isNull, lt, sql } from "drizzle-orm";
 import type { ApiKeysStore, OperatorKeysStore } from "../domain/api-keys/api-keys.store.ts";
 import type { Executor } from "./db.ts";
 import { apiKeys } from "./schema/api-keys.ts";
@@ -25,6 +25,17 @@ export function createApiKeysStore(db: Executor): ApiKeysStore {
         .leftJoin(projects, and(eq(projects.id, apiKeys.projectId), eq(projects.orgId, apiKeys.orgId)))
         .where(eq(apiKeys.keyHash, keyHash));
       return row;
+    },
+
+    async existingIds(orgId, ids) {
+      if (ids.length === 0) {
+        return [];
+      }
+      const rows = await db
+        .select({ id: apiKeys.id })
+        .from(apiKeys)
+        .where(and(eq(apiKeys.orgId, orgId), inArray(apiKeys.id, [...ids])));
+      return rows.map((r) => r.id);
     },
 
     async find(orgId, id) {

@@ -19,6 +19,7 @@ import * as schema from "./schema/index.ts";
 import { createSpendingLimitsStore } from "./spending-limits.store.pg.ts";
 import { createBillingSyncStore } from "./stripe.store.pg.ts";
 import { createQuotaUsageStore, createSubscriptionsStore } from "./subscriptions.store.pg.ts";
+import { createUsageStore } from "./usage.store.pg.ts";
 
 /** A pool connection or an open transaction: every store runs its queries through one. */
 export type Executor = PgDatabase<
@@ -56,6 +57,7 @@ export function createStores(exec: Executor): Stores {
     spendingLimits: createSpendingLimitsStore(exec),
     alerts: createAlertsStore(exec),
     credits: createCreditsStore(exec),
+    usage: createUsageStore(exec),
   };
 }
 

@@ -26,7 +26,8 @@ import {
 // ---------------------------------------------------------------------------------------------------
 // Discovery: the OpenAPI document is JSON; read it through narrow local types.
 
-type PathParam = { name: string; idPrefix: string };
+/** An id parameter (`idPrefix`), or a catalog key such as a quota's (`key`: its documented example). */
+type PathParam = { name: string; idPrefix: string } | { name: string; idPrefix: null; key: string };
 
 type Operation = {
   /** "GET /v1/organizations/{org_id}", the test name. */
@@ -96,8 +97,11 @@ function readPathParam(name: string, raw: unknown): PathParam | undefined {
   const example = raw.example ?? schema.example;
   const match = typeof example === "string" ? /^([a-z]+)_[0-9a-z]{26}$/.exec(example) : null;
   if (match?.[1] === undefined) {
+    if (typeof example === "string" && /^[a-z][a-z0-9_]{0,63}$/.test(example)) {
+      return { name: raw.name, idPrefix: null, key: example };
+    }
     throw new Error(
-      `${name}: path parameter '${raw.name}' has no id-shaped example (use idParam()), ` +
+      `${name}: path parameter '${raw.name}' has no id-shaped or key-shaped example (use idParam()), ` +
         "so the suite cannot make a well-formed unknown id for it",
     );
   }
@@ -182,7 +186,12 @@ async function suspendedOrgWithKey(): Promise<{ id: string; key: string }> {
 function urlFor(op: Operation, orgId: string): string {
   let url = op.path;
   for (const param of op.pathParams) {
-    const value = param.name === "org_id" ? orgId : typeid(param.idPrefix).toString();
+    const value =
+      param.name === "org_id"
+        ? orgId
+        : param.idPrefix === null
+          ? param.key
+          : typeid(param.idPrefix).toString();
     url = url.replace(`{${param.name}}`, encodeURIComponent(value));
   }
   return url;

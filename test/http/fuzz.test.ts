@@ -115,7 +115,8 @@ type Schema = {
 };
 
 type Param = { name: string; schema: Schema };
-type PathParam = { name: string; idPrefix: string };
+/** An id parameter (`idPrefix`), or a catalog key such as a quota's (`key`: its documented example). */
+type PathParam = { name: string; idPrefix: string } | { name: string; idPrefix: null; key: string };
 
 type Operation = {
   name: string;
@@ -277,6 +278,10 @@ function discoverOperations(document: unknown): Operation[] {
           const prefix =
             typeof example === "string" ? /^([a-z]+)_[0-9a-z]{26}$/.exec(example)?.[1] : undefined;
           if (prefix === undefined) {
+            if (typeof example === "string" && /^[a-z][a-z0-9_]{0,63}$/.test(example)) {
+              pathParams.push({ name: p.name, idPrefix: null, key: example });
+              continue;
+            }
             throw new Error(`${name}: path parameter '${p.name}' has no id-shaped example (use idParam())`);
           }
           pathParams.push({ name: p.name, idPrefix: prefix });
@@ -503,7 +508,13 @@ function urlFor(op: Operation, caller: Caller, override?: { param: string; raw: 
     const value =
       override?.param === param.name
         ? override.raw
-        : encodeURIComponent(param.name === "org_id" ? caller.orgId : typeid(param.idPrefix).toString());
+        : encodeURIComponent(
+            param.name === "org_id"
+              ? caller.orgId
+              : param.idPrefix === null
+                ? `${param.key}_unknown`
+                : typeid(param.idPrefix).toString(),
+          );
     url = url.replace(`{${param.name}}`, value);
   }
   return url;
@@ -827,23 +838,8 @@ const RAW_SEGMENTS = ["%00", "%ff", "%C0%AF", "%2e%2e%2f", "%252e%252e", "%E2%80
 const NOT_FOUND: Expectation = { statuses: [404], codes: ["not_found", "route_not_found"] };
 
 function oddIdCases(op: Operation, param: PathParam, caller: Caller, random: Random): Case[] {
-  const realId = param.name === "org_id" ? caller.orgId : typeid(param.idPrefix).toString();
-  const otherPrefix = param.idPrefix === "org" ? "key" : "org";
-  const encoded = [
-    ...ODD_IDS,
-    `${param.idPrefix}_`,
-    typeid(otherPrefix).toString(),
-    `${otherPrefix}_${realId.slice(param.idPrefix.length + 1)}`,
-    realId.toUpperCase(),
-    `${realId}x`,
-    realId.slice(0, -1),
-    ` ${realId}`,
-    `${realId} `,
-    // A TypeID suffix may not start above 7: this one overflows 128 bits.
-    `${param.idPrefix}_8zzzzzzzzzzzzzzzzzzzzzzzzz`,
-    `${param.idPrefix}_01jd0v4n6qf9yb5c8h2m3k7x1z`,
-    ...Array.from({ length: 4 }, () => random.text(1 + random.int(80))),
-  ];
+  const encoded =
+    param.idPrefix === null ? oddKeys(param.key, random) : oddIds(param.name, param.idPrefix, caller, random);
   const body = op.body === undefined || !hasBody(op) ? {} : { body: minimalBody(op) };
   return [
     ...encoded.map((id) => ({ shown: JSON.stringify(id.slice(0, 40)), raw: encodeURIComponent(id) })),
@@ -854,6 +850,43 @@ function oddIdCases(op: Operation, param: PathParam, caller: Caller, random: Ran
     options: { key: caller.key, ...body },
     expect: NOT_FOUND,
   }));
+}
+
+function oddIds(name: string, idPrefix: string, caller: Caller, random: Random): string[] {
+  const realId = name === "org_id" ? caller.orgId : typeid(idPrefix).toString();
+  const otherPrefix = idPrefix === "org" ? "key" : "org";
+  return [
+    ...ODD_IDS,
+    `${idPrefix}_`,
+    typeid(otherPrefix).toString(),
+    `${otherPrefix}_${realId.slice(idPrefix.length + 1)}`,
+    realId.toUpperCase(),
+    `${realId}x`,
+    realId.slice(0, -1),
+    ` ${realId}`,
+    `${realId} `,
+    // A TypeID suffix may not start above 7: this one overflows 128 bits.
+    `${idPrefix}_8zzzzzzzzzzzzzzzzzzzzzzzzz`,
+    `${idPrefix}_01jd0v4n6qf9yb5c8h2m3k7x1z`,
+    ...Array.from({ length: 4 }, () => random.text(1 + random.int(80))),
+  ];
+}
+
+/** A catalog key that names nothing: what no catalog holds, including names JavaScript objects carry. */
+function oddKeys(key: string, random: Random): string[] {
+  return [
+    ...ODD_IDS,
+    "__proto__",
+    "constructor",
+    "toString",
+    "hasOwnProperty",
+    key.toUpperCase(),
+    `${key}x`,
+    ` ${key}`,
+    `${key} `,
+    "a".repeat(300),
+    ...Array.from({ length: 4 }, () => random.text(1 + random.int(80))),
+  ];
 }
 
 function base64url(text: string): string {

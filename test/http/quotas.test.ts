@@ -189,6 +189,9 @@ describe("quotas", () => {
       limit: 10,
       current: 0,
     });
-    expect((await t.services.quotas.check(org.id, "chunks", 1_000_000)).allowed).toBe(true);
+    // A quota no plan names and no meter counts is unknown (a typo), not unlimited.
+    await expect(t.services.quotas.check(org.id, "chunks", 1_000_000)).rejects.toMatchObject({
+      code: "not_found",
+    });
   });
 });

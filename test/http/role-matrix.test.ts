@@ -19,6 +19,8 @@ type Operation = {
   rule: Rule;
   /** Path parameter → the id prefix of its documented example (`key_01jd…` → `key`). */
   idPrefixes: Record<string, string>;
+  /** Path parameters that name a catalog key (a quota) → their documented example. */
+  keys: Record<string, string>;
 };
 
 function isRecord(value: unknown): value is Record<string, unknown> {
@@ -48,6 +50,7 @@ function discover(document: unknown): Operation[] {
       const rule: Rule =
         typeof raw.scope === "string" ? { kind: raw.kind, scope: raw.scope } : { kind: raw.kind };
       const idPrefixes: Record<string, string> = {};
+      const keys: Record<string, string> = {};
       for (const param of Array.isArray(op.parameters) ? op.parameters : []) {
         if (!isRecord(param) || param.in !== "path" || typeof param.name !== "string") {
           continue;
@@ -55,6 +58,11 @@ function discover(document: unknown): Operation[] {
         const example = param.example ?? (isRecord(param.schema) ? param.schema.example : undefined);
         const match = typeof example === "string" ? /^([a-z]+)_[0-9a-z]{26}$/.exec(example) : null;
         if (match?.[1] === undefined) {
+          if (typeof example === "string" && /^[a-z][a-z0-9_]{0,63}$/.test(example)) {
+            // A catalog key (a quota): the documented example is used as it is.
+            keys[param.name] = example;
+            continue;
+          }
           throw new Error(`${method} ${path}: path parameter '${param.name}' has no id-shaped example`);
         }
         idPrefixes[param.name] = match[1];
@@ -65,6 +73,7 @@ function discover(document: unknown): Operation[] {
         path,
         rule,
         idPrefixes,
+        keys,
       });
     }
   }
@@ -85,7 +94,7 @@ async function send(op: Operation, role: Role): Promise<TestResponse> {
   const { token } = await t.createMember(org.id, role);
   // Every id but the organization's is well-formed and unknown: access is decided before it is looked up.
   const url = op.path.replace(/\{(\w+)\}/g, (_match, name: string) =>
-    name === "org_id" ? org.id : typeid(op.idPrefixes[name] ?? name).toString(),
+    name === "org_id" ? org.id : (op.keys[name] ?? typeid(op.idPrefixes[name] ?? name).toString()),
   );
   const withBody = op.method === "POST" || op.method === "PATCH" || op.method === "PUT";
   return t.request(op.method, url, { key: token, ...(withBody ? { body: {} } : {}) });

@@ -6,6 +6,8 @@ export type ApiKeysStore = {
   insert(key: ApiKey): Promise<void>;
   findByHash(keyHash: string): Promise<ApiKeyWithOrg | undefined>;
   find(orgId: string, id: string): Promise<ApiKey | undefined>;
+  /** Which of `ids` are keys of the organization (revoked and expired ones included). */
+  existingIds(orgId: string, ids: readonly string[]): Promise<string[]>;
   /** Sets `revoked_at` if unset; returns the key as it is afterwards. */
   revoke(orgId: string, id: string, at: Date): Promise<ApiKey | undefined>;
   list(query: ListApiKeysQuery): Promise<ApiKey[]>;

@@ -84,7 +84,50 @@ export type Catalog = {
   fallbackPlan: string;
   /** The price of one credit; absent: spending limits can only be set in credits. */
   creditPrice?: CreditPrice | undefined;
+  /**
+   * What `summary` of GET /v1/organizations/{org_id}/usage shows (the file's `usage_view`); absent: the
+   * default view (usage-view.ts `defaultUsageView`: every meter's aggregate and every quota's limit and use).
+   */
+  usageView?: UsageView | undefined;
 };
+
+/**
+ * A usage view (docs/usage-view.md): an ordered list of named fields, each a nested group of fields, a
+ * source (one figure), or a list (one row per project, one point per history bucket).
+ */
+export type UsageView = UsageViewField[];
+export type UsageViewField = { name: string; node: UsageViewNode };
+
+/** The counts Orgplane keeps itself (the owned quotas). */
+export type UsageViewCount = "projects" | "members" | "api_keys" | "invitations";
+
+/** Sources priced per meter: credits (credit_costs), cost, benchmark cost, savings (benchmark − cost). */
+export type UsageViewMoney = "credits" | "cost" | "benchmark_cost" | "savings";
+
+export type UsageViewNode =
+  /** A nested object of fields. */
+  | { kind: "group"; fields: UsageViewField[] }
+  /** One row per live project, oldest first; meter sources inside it are the project's. */
+  | { kind: "per_project"; fields: UsageViewField[] }
+  /** One point per bucket of the range: the gauge's org total at the bucket's end. */
+  | { kind: "history"; meter: string; timeField: string; valueField: string }
+  /** The meter's aggregate over the range. */
+  | { kind: "meter"; meter: string }
+  /** The sum of the meters' aggregates over the range. */
+  | { kind: "meters"; meters: string[] }
+  /** The gauge's current value (summed over projects). */
+  | { kind: "gauge"; meter: string }
+  | { kind: UsageViewMoney; meters: string[] }
+  /** The plan's limit (null: unlimited or not limited), or the quota's current use. */
+  | { kind: "quota_limit" | "quota_used"; quota: string }
+  | { kind: "count"; of: UsageViewCount }
+  /** Σ success ÷ Σ total over the 7 days before now; null when the total is 0. */
+  | { kind: "rate_7d"; success: string[]; total: string[] }
+  | { kind: "webhook_delivery_rate_7d" }
+  /** The range's start or end (RFC 3339). */
+  | { kind: "range"; bound: "from" | "to" }
+  /** Inside `per_project` only: the row's project. */
+  | { kind: "project"; field: "id" | "name" | "state" };
 
 /** One stored version of a plan; subscriptions point at a version, so editing a plan moves nobody. */
 export type PlanVersion = {

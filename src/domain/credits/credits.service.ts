@@ -595,22 +595,37 @@ export function createCreditsService(deps: {
     units: bigint,
     options: DebitOptions,
   ): Promise<DebitResult | "settle"> {
+    return deps.db.transaction((stores) => debitWithin(stores, orgId, units, options));
+  }
+
+  /** The debit inside the caller's transaction; "settle": the period must be settled first (outside it). */
+  async function debitWithin(
+    stores: TxStores,
+    orgId: string,
+    units: bigint,
+    options: DebitOptions,
+  ): Promise<DebitResult | "settle"> {
     const amount = fromUnits(units);
-    return deps.db.transaction(async (stores) => {
+    {
       const now = clock.now();
-      const updated = await stores.credits.tryDebit(orgId, amount, now, deps.creditPrice);
-      if (updated === undefined) {
+      let updated = await stores.credits.tryDebit(orgId, amount, now, deps.creditPrice);
+      for (let recheck = 0; updated === undefined; recheck++) {
         const account = await stores.credits.findAccount(orgId);
         if (account === undefined || account.periodEnd.getTime() <= now.getTime()) {
           return "settle";
         }
-        // Refused with the balance enough: the spending limit's hard limit was the condition that failed.
+        // Refused with the balance enough: the spending limit's hard limit was the condition that failed —
+        // unless the account was created by another transaction after the UPDATE looked (it found no row):
+        // then the UPDATE is tried once more, now that the row is there.
         const covered = toUnits(account.balance) - units >= -toUnits(account.overdraft);
-        return {
-          ok: false,
-          reason: covered ? "spending_limit_reached" : "insufficient_credits",
-          balance: account.balance,
-        };
+        if (!covered || recheck > 0) {
+          return {
+            ok: false,
+            reason: covered ? "spending_limit_reached" : "insufficient_credits",
+            balance: account.balance,
+          };
+        }
+        updated = await stores.credits.tryDebit(orgId, amount, now, deps.creditPrice);
       }
       // The row is locked by the UPDATE until commit: grants change under it, one debit at a time.
       const { allocations, overdrawn } = await consume(stores, orgId, units, now);
@@ -643,7 +658,7 @@ export function createCreditsService(deps: {
         periodUsed: updated.periodUsed,
         periodAllocation: updated.periodAllocation,
       };
-    });
+    }
   }
 
   return {
@@ -674,6 +689,20 @@ export function createCreditsService(deps: {
         await settle(orgId);
       }
       throw new Error(`credits of ${orgId} could not be settled for a debit`);
+    },
+
+    /**
+     * The debit of `debit`, inside the caller's transaction, so what it pays for commits with it (a usage
+     * batch). "settle": the credit period has ended; roll the transaction back, `settle(orgId)`, retry.
+     * An expired grant met on the way throws; the same remedy applies (`isSettleFirst`).
+     */
+    async debitIn(
+      stores: TxStores,
+      orgId: string,
+      amount: string,
+      options: DebitOptions,
+    ): Promise<DebitResult | "settle"> {
+      return debitWithin(stores, orgId, positiveAmount(amount), options);
     },
 
     async get(orgId: string): Promise<CreditsView> {
@@ -1014,3 +1043,8 @@ function referenceTaken(reference: string, grantId: string | null): AppError {
 }
 
 export type CreditsService = ReturnType<typeof createCreditsService>;
+
+/** A debit inside a caller's transaction met an expired grant: roll back, settle, retry. */
+export function isSettleFirst(err: unknown): boolean {
+  return err instanceof SettleFirst;
+}

@@ -52,7 +52,7 @@ export function quotaExceeded(decision: Extract<QuotaDecision, { allowed: false 
 export type QuotaAdmission =
   | {
       orgId: string;
-      quota: OwnedQuota;
+      quota: string;
       used: number;
       limit: number;
       plan: string;
@@ -81,13 +81,22 @@ export type OrganizationView = {
 };
 
 export function createQuotasService(deps: {
-  stores: Pick<Stores, "orgs" | "quotaUsage">;
+  stores: Pick<Stores, "orgs" | "quotaUsage" | "alerts">;
   subscriptions: Pick<SubscriptionsService, "current" | "currentIn">;
   clock: Clock;
+  /**
+   * The use of a product-owned quota that a meter counts against (the usage service, bound after both
+   * are built); undefined when no meter does, and the quota then reads 0.
+   */
+  productUsage?: (orgId: string, quota: string) => Promise<number | undefined>;
+  /** Quotas some plan of the catalog names or some meter counts against; any other is a 404. */
+  knownQuotas?: ReadonlySet<string>;
 }) {
   async function usage(stores: Pick<Stores, "quotaUsage">, orgId: string, quota: string): Promise<number> {
-    // Product-owned quotas (datasets, chunks, storage…) read 0 until the usage API feeds them.
-    return isOwnedQuota(quota) ? stores.quotaUsage.count(orgId, quota, deps.clock.now()) : 0;
+    if (isOwnedQuota(quota)) {
+      return stores.quotaUsage.count(orgId, quota, deps.clock.now());
+    }
+    return (await deps.productUsage?.(orgId, quota)) ?? 0;
   }
 
   async function statuses(orgId: string, plan: PlanVersion): Promise<QuotaStatus[]> {
@@ -100,6 +109,27 @@ export function createQuotasService(deps: {
         source: "plan" as const,
       })),
     );
+  }
+
+  async function recordAlerts(stores: Pick<Stores, "alerts">, admission: QuotaAdmission): Promise<void> {
+    if (admission === undefined) {
+      return;
+    }
+    const { orgId, quota, used, limit, plan } = admission;
+    const due = quotaAlertsDue(used, limit);
+    if (due.length === 0) {
+      return;
+    }
+    // The credit period, as every alert: the alerts table's key is (org_id, type, period_start).
+    const periodStart = creditPeriodOf(admission.subscription, deps.clock.now()).start;
+    for (const type of due) {
+      // ON CONFLICT DO NOTHING: each type at most once per organization and period, whichever quota.
+      await recordAlert(
+        stores.alerts,
+        { orgId, type, periodStart, details: { quota, used, limit, plan } },
+        deps.clock,
+      );
+    }
   }
 
   return {
@@ -120,8 +150,15 @@ export function createQuotasService(deps: {
      * (datasets, storage…) tolerates the race its own writes leave; Orgplane's counts use `enforce`.
      */
     async check(orgId: string, quota: string, delta: number): Promise<QuotaDecision> {
+      await loadOrg(deps.stores, orgId);
+      if (!isOwnedQuota(quota) && deps.knownQuotas?.has(quota) !== true) {
+        throw new AppError(
+          "not_found",
+          `Quota '${quota.slice(0, 64)}' is in no plan and counted by no meter`,
+        );
+      }
       const { plan } = await deps.subscriptions.current(orgId);
-      const limit = plan.definition.quotas[quota];
+      const limit = Object.hasOwn(plan.definition.quotas, quota) ? plan.definition.quotas[quota] : undefined;
       if (limit === undefined || limit === null) {
         // A quota the plan does not name is not limited by it.
         return { allowed: true, quota, limit: null, current: await usage(deps.stores, orgId, quota) };
@@ -131,7 +168,7 @@ export function createQuotasService(deps: {
 
     async enforce(stores: Stores, orgId: string, quota: OwnedQuota, delta = 1): Promise<QuotaAdmission> {
       const { plan, subscription } = await deps.subscriptions.currentIn(stores, orgId);
-      const limit = plan.definition.quotas[quota];
+      const limit = Object.hasOwn(plan.definition.quotas, quota) ? plan.definition.quotas[quota] : undefined;
       if (limit === undefined || limit === null) {
         return undefined;
       }
@@ -142,26 +179,21 @@ export function createQuotasService(deps: {
       return { orgId, quota, used: decision.current + delta, limit, plan: plan.key, subscription };
     },
 
-    async recordAlerts(stores: Pick<Stores, "alerts">, admission: QuotaAdmission): Promise<void> {
-      if (admission === undefined) {
+    /**
+     * After usage counted against `quota` committed: record `quota_80` / `quota_95` when its use reached
+     * that share of the plan's limit (once per organization, type and period, as every alert).
+     */
+    async recordUsageAlerts(orgId: string, quota: string): Promise<void> {
+      const { plan, subscription } = await deps.subscriptions.current(orgId);
+      const limit = Object.hasOwn(plan.definition.quotas, quota) ? plan.definition.quotas[quota] : undefined;
+      if (limit === undefined || limit === null) {
         return;
       }
-      const { orgId, quota, used, limit, plan } = admission;
-      const due = quotaAlertsDue(used, limit);
-      if (due.length === 0) {
-        return;
-      }
-      // The credit period, as every alert: the alerts table's key is (org_id, type, period_start).
-      const periodStart = creditPeriodOf(admission.subscription, deps.clock.now()).start;
-      for (const type of due) {
-        // ON CONFLICT DO NOTHING: each type at most once per organization and period, whichever quota.
-        await recordAlert(
-          stores.alerts,
-          { orgId, type, periodStart, details: { quota, used, limit, plan } },
-          deps.clock,
-        );
-      }
+      const used = await usage(deps.stores, orgId, quota);
+      await recordAlerts(deps.stores, { orgId, quota, used, limit, plan: plan.key, subscription });
     },
+
+    recordAlerts,
   };
 }
 
