@@ -48,5 +48,7 @@ export type AppEnv = {
     /** Set by the auth middleware on every /v1 route before any handler runs. */
     principal: Principal;
     ctx: RequestContext;
+    /** The request body as requireJsonBody parsed it (undefined: no body), for handlers that check it by hand. */
+    jsonBody: unknown;
   };
 };

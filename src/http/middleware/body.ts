@@ -60,7 +60,7 @@ export function parseJsonBody(text: string, contentType: string | undefined): un
  * Every request body is JSON or nothing. Checked once here, so the validators never see a body that
  * is not JSON (Hono's would silently treat it as `{}`).
  */
-export const requireJsonBody: MiddlewareHandler = async (c, next) => {
+export const requireJsonBody: MiddlewareHandler<{ Variables: { jsonBody: unknown } }> = async (c, next) => {
   if (c.req.method === "GET" || c.req.method === "HEAD" || c.req.method === "OPTIONS") {
     return next();
   }
@@ -68,6 +68,7 @@ export const requireJsonBody: MiddlewareHandler = async (c, next) => {
   if (text.trim().length === 0) {
     return next();
   }
-  parseJsonBody(text, c.req.header("Content-Type"));
+  // Kept: a handler that checks its body by hand (usage ingestion) does not parse it a second time.
+  c.set("jsonBody", parseJsonBody(text, c.req.header("Content-Type")));
   return next();
 };
