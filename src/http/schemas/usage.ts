@@ -16,6 +16,10 @@ const Scalar = z.union([z.string().max(1024), z.number(), z.boolean(), z.null()]
 const EventData = z
   .record(z.string().min(1).max(64), Scalar)
   .refine((d) => Object.keys(d).length <= 32, { message: "at most 32 members" })
+  .refine((d) => d.value === undefined || typeof d.value === "number" || typeof d.value === "string", {
+    message: "value must be a number or a string",
+    path: ["value"],
+  })
   .refine((d) => !Object.values(d).some((v) => typeof v === "string" && v.includes("\u0000")), {
     message: "may not contain NUL characters",
   })
@@ -316,6 +320,9 @@ function optionalText(v: unknown, max: number): boolean {
 /** `data` as EventData accepts it: ≤ 32 members named by 1–64 characters, scalar values, no NUL. */
 function plainData(v: unknown): boolean {
   if (!isPlainObject(v) || Object.getPrototypeOf(v) !== Object.prototype) {
+    return false;
+  }
+  if (v.value !== undefined && typeof v.value !== "number" && typeof v.value !== "string") {
     return false;
   }
   let n = 0;
