@@ -12,9 +12,10 @@ import type { JsonObject } from "../lib/json.ts";
 import type { Executor } from "./db.ts";
 
 /*
- * The usage tables (migration 0006_usage.sql) are not in src/store/schema/: drizzle-kit cannot express a
- * partitioned table, so everything here is raw SQL through the Executor. Project and key columns of the
- * rollup, unique and gauge tables are part of primary keys, so "none" is stored as '' and read back as null.
+ * The usage tables (migrations 0006_usage.sql and 0007_usage_daily_rollups.sql) are not in src/store/schema/:
+ * drizzle-kit cannot express a partitioned table, so everything here is raw SQL through the Executor. Project
+ * and key columns of the rollup, unique and gauge tables are part of primary keys, so "none" is stored as ''
+ * and read back as null.
  * Timestamps are read as epoch milliseconds (float8) and decimals as text.
  */
 
@@ -27,6 +28,7 @@ const PARTITION_NAME = /^usage_events_(\d{4})_(\d{2})$/;
 /** Guards ensurePartitions against a runaway range (a bug elsewhere): 100 years of months. */
 const MAX_PARTITIONS_AT_ONCE = 1200;
 const HOUR_MS = 3_600_000;
+const DAY_MS = 86_400_000;
 
 /** PostgreSQL renders numeric with its scale ("12.500"); drop trailing fraction zeros, keep the digits exact. */
 function trimDecimal(text: string): string {
@@ -76,15 +78,16 @@ function firstOfMonth(year: number, month: number): Date {
   return new Date(Date.UTC(year, month, 1));
 }
 
-function bucketExpression(granularity: RollupGranularity, from: Date): SQL {
+/** The bucket of a row whose time column (an hour or a day start) is `column`. */
+function bucketExpression(granularity: RollupGranularity, from: Date, column: SQL = sql`hour`): SQL {
   switch (granularity) {
     case "hour":
-      return sql`hour`;
+      return column;
     case "day":
       // UTC days are whole multiples of a day since the epoch: plain arithmetic, no time zone lookup.
-      return sql`date_bin('1 day', hour, 'epoch')`;
+      return sql`date_bin('1 day', ${column}, 'epoch')`;
     case "month":
-      return sql`date_trunc('month', hour, 'UTC')`;
+      return sql`date_trunc('month', ${column}, 'UTC')`;
     case "total":
       return sql`${iso(from)}::timestamptz`;
   }
@@ -219,13 +222,19 @@ export function createUsageStore(db: Executor): UsageStore {
             ${received}
           from fresh
         ),
+        hourly as materialized (
+          select hour, meter, coalesce(project_id, '') as project_id, coalesce(key_id, '') as key_id,
+            sum(value) as sum, count(*) as count, max(value) as max,
+            (array_agg(value order by time desc, value desc))[1] as last, max(time) as last_at,
+            sum(credits) as credits
+          from fresh
+          group by 1, 2, 3, 4
+        ),
         rollups as (
           insert into usage_rollups as r (org_id, hour, meter, project_id, key_id, sum, count, max, last,
             last_at, credits)
-          select ${org}, hour, meter, coalesce(project_id, ''), coalesce(key_id, ''), sum(value), count(*),
-            max(value), (array_agg(value order by time desc, value desc))[1], max(time), sum(credits)
-          from fresh
-          group by 2, 3, 4, 5
+          select ${org}, hour, meter, project_id, key_id, sum, count, max, last, last_at, credits
+          from hourly
           order by 2, 3, 4, 5
           on conflict (org_id, hour, meter, project_id, key_id) do update set
             sum = r.sum + excluded.sum,
@@ -235,6 +244,23 @@ export function createUsageStore(db: Executor): UsageStore {
               then excluded.last else r.last end,
             last_at = greatest(r.last_at, excluded.last_at),
             credits = r.credits + excluded.credits
+        ),
+        daily as (
+          insert into usage_rollups_daily as d (org_id, day, meter, project_id, key_id, sum, count, max, last,
+            last_at, credits)
+          select ${org}, date_bin('1 day', hour, 'epoch'), meter, project_id, key_id, sum(sum), sum(count),
+            max(max), (array_agg(last order by last_at desc, last desc))[1], max(last_at), sum(credits)
+          from hourly
+          group by 2, 3, 4, 5
+          order by 2, 3, 4, 5
+          on conflict (org_id, day, meter, project_id, key_id) do update set
+            sum = d.sum + excluded.sum,
+            count = d.count + excluded.count,
+            max = greatest(d.max, excluded.max),
+            last = case when (excluded.last_at, excluded.last) > (d.last_at, d.last)
+              then excluded.last else excluded.last end,
+            last_at = greatest(d.last_at, excluded.last_at),
+            credits = d.credits + excluded.credits
         )`,
       ];
       if (anyUnique) {
@@ -373,32 +399,61 @@ export function createUsageStore(db: Executor): UsageStore {
       if (query.meters !== null && query.meters.length === 0) {
         return [];
       }
-      const bucket = bucketExpression(query.granularity, query.from);
       const meterFilter =
         query.meters === null ? sql`` : sql`and meter = any(${sql.param([...query.meters])}::text[])`;
-      const where = sql`org_id = ${query.orgId} and hour >= ${iso(query.from)}::timestamptz
-        and hour < ${iso(query.to)}::timestamptz ${meterFilter}`;
-      // One range scan of the primary key (org_id, hour, …). Hourly buckets are the rows themselves; a
-      // combined bucket's `last` is the last of its latest hour: the largest (last_at, last) pair, taken as
-      // a plain max over a numeric array (cheaper than an ordered aggregate).
-      const { rows } = await db.execute<RollupRow>(
-        query.granularity === "hour"
-          ? sql`select (extract(epoch from hour) * 1000)::float8 as bucket, meter, project_id, key_id,
-                  sum::text, count::text, max::text, last::text,
-                  (extract(epoch from last_at) * 1000)::float8 as last_at, credits::text
-                from usage_rollups where ${where}
-                order by hour, meter, project_id, key_id`
-          : sql`select (extract(epoch from b) * 1000)::float8 as bucket, meter, project_id, key_id, sum::text,
-                  count::text, max::text, l[2]::text as last, (l[1] * 1000)::float8 as last_at, credits::text
-                from (
-                  select ${bucket} as b, meter, project_id, key_id, sum(sum) as sum, sum(count) as count,
-                    max(max) as max, max(array[extract(epoch from last_at), last]) as l,
-                    sum(credits) as credits
-                  from usage_rollups where ${where}
-                  group by 1, 2, 3, 4
-                ) g
-                order by b, meter, project_id, key_id`,
-      );
+      const org = sql`${query.orgId}::text`;
+      const hours = (from: number, to: number) =>
+        sql`select hour as t, meter, project_id, key_id, sum, count, max, last, last_at, credits
+            from usage_rollups where org_id = ${org} and hour >= ${iso(new Date(from))}::timestamptz
+              and hour < ${iso(new Date(to))}::timestamptz ${meterFilter}`;
+      let rowsQuery: SQL;
+      if (query.granularity === "hour") {
+        // One range scan of the primary key (org_id, hour, …): hourly buckets are the rows themselves.
+        rowsQuery = sql`select (extract(epoch from hour) * 1000)::float8 as bucket, meter, project_id, key_id,
+            sum::text, count::text, max::text, last::text,
+            (extract(epoch from last_at) * 1000)::float8 as last_at, credits::text
+          from usage_rollups where org_id = ${org} and hour >= ${iso(query.from)}::timestamptz
+            and hour < ${iso(query.to)}::timestamptz ${meterFilter}
+          order by hour, meter, project_id, key_id`;
+      } else {
+        // Days, months and totals are whole UTC days combined: the range's whole days come from the daily
+        // rollups (one row per day instead of 24), the partial days at its edges from the hourly rows; one
+        // range scan of each table's primary key per part. A combined bucket's `last` is the last of its
+        // latest hour or day: the largest (last_at, last) pair, taken as a plain max over a numeric array
+        // (cheaper than an ordered aggregate).
+        const fromMs = query.from.getTime();
+        const toMs = query.to.getTime();
+        const firstDay = Math.ceil(fromMs / DAY_MS) * DAY_MS;
+        const endDay = Math.floor(toMs / DAY_MS) * DAY_MS;
+        const sources: SQL[] = [];
+        if (firstDay < endDay) {
+          if (fromMs < firstDay) {
+            sources.push(hours(fromMs, firstDay));
+          }
+          sources.push(
+            sql`select day as t, meter, project_id, key_id, sum, count, max, last, last_at, credits
+                from usage_rollups_daily where org_id = ${org} and day >= ${iso(new Date(firstDay))}::timestamptz
+                  and day < ${iso(new Date(endDay))}::timestamptz ${meterFilter}`,
+          );
+          if (endDay < toMs) {
+            sources.push(hours(endDay, toMs));
+          }
+        } else {
+          sources.push(hours(fromMs, toMs));
+        }
+        const bucket = bucketExpression(query.granularity, query.from, sql`t`);
+        rowsQuery = sql`select (extract(epoch from b) * 1000)::float8 as bucket, meter, project_id, key_id,
+            sum::text, count::text, max::text, l[2]::text as last, (l[1] * 1000)::float8 as last_at,
+            credits::text
+          from (
+            select ${bucket} as b, meter, project_id, key_id, sum(sum) as sum, sum(count) as count,
+              max(max) as max, max(array[extract(epoch from last_at), last]) as l, sum(credits) as credits
+            from (${sql.join(sources, sql` union all `)}) u
+            group by 1, 2, 3, 4
+          ) g
+          order by b, meter, project_id, key_id`;
+      }
+      const { rows } = await db.execute<RollupRow>(rowsQuery);
       return rows.map(
         (r): RollupBucket => ({
           bucket: new Date(r.bucket),

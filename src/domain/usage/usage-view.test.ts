@@ -382,7 +382,7 @@ describe("renderUsageView", () => {
       history: [],
       gauges: false,
       byProject: false,
-      counts: true,
+      counts: ["projects"],
       projects: false,
       quotaUsed: ["seats", "disk"],
       webhookDeliveryRate7d: false,
@@ -401,7 +401,7 @@ describe("viewNeeds", () => {
       history: [],
       gauges: false,
       byProject: false,
-      counts: false,
+      counts: [],
       projects: false,
       quotaUsed: [],
       webhookDeliveryRate7d: false,
@@ -411,16 +411,16 @@ describe("viewNeeds", () => {
       history: ["storage_bytes"],
       gauges: true,
       byProject: true,
-      counts: true,
+      counts: ["projects"],
       projects: true,
       quotaUsed: [],
       webhookDeliveryRate7d: true,
     });
-    expect(await needs("llm-router")).toEqual({ ...none, counts: true });
+    expect(await needs("llm-router")).toEqual({ ...none, counts: ["projects"] });
     expect(await needs("rag-search")).toEqual({
       ...none,
       gauges: true,
-      counts: true,
+      counts: ["members"],
       quotaUsed: ["messages_per_month"],
     });
     expect(await needs("multimodal-search")).toEqual(none);

@@ -106,7 +106,7 @@ export function viewNeeds(view: UsageView | undefined, catalog: Catalog): UsageV
     history: [],
     gauges: false,
     byProject: false,
-    counts: false,
+    counts: [],
     projects: false,
     quotaUsed: [],
     webhookDeliveryRate7d: false,
@@ -140,13 +140,13 @@ export function viewNeeds(view: UsageView | undefined, catalog: Catalog): UsageV
         break;
       case "quota_used":
         if (isOwned(node.quota)) {
-          needs.counts = true;
+          add(needs.counts, [node.quota]);
         } else {
           add(needs.quotaUsed, [node.quota]);
         }
         break;
       case "count":
-        needs.counts = true;
+        add(needs.counts, [node.of]);
         break;
       case "rate_7d":
         add(needs.last7Days, [...node.success, ...node.total]);

@@ -18,6 +18,7 @@ import type { QuotasService } from "../quotas/quotas.service.ts";
 import type { SpendingLimitsService } from "../spending-limits/spending-limits.service.ts";
 import type { Stores, Transactor } from "../stores.ts";
 import type { SubscriptionsService } from "../subscriptions/subscriptions.service.ts";
+import type { OwnedQuota } from "../subscriptions/subscriptions.store.ts";
 import {
   type GaugeValue,
   MissingUsagePartition,
@@ -264,6 +265,12 @@ export function createUsageService(deps: {
     deps.catalogFile.meters.flatMap((m) => (m.quota === null ? [] : [[m.quota, m] as const])),
   );
   const view = deps.catalogFile.usageView;
+  /** Credits per unit of the meters that cost any (a unique_count meter has no value to price). */
+  const creditCosts = new Map(
+    Object.entries(deps.catalogFile.creditCosts).filter(
+      ([key, cost]) => toUnits(cost) !== 0n && meters.get(key)?.aggregation !== "unique_count",
+    ),
+  );
 
   /** Check every event against the catalog, the clock, the org's projects and keys. */
   async function classify(
@@ -276,28 +283,31 @@ export function createUsageService(deps: {
     const reject = (index: number, id: string, reason: UsageRejection, detail: string) => {
       outcomes.push({ index, id, status: reason === "duplicate" ? "duplicate" : "rejected", reason, detail });
     };
-    const projectIds = new Set<string>();
-    const keyIds = new Set<string>();
+    // Distinct subjects and keys first (a batch names a handful many times); each id is decoded once.
+    const subjects = new Set<string>();
+    const keyNames = new Set<string>();
     for (const e of events) {
-      if (e.subject !== undefined && isId("prj", e.subject)) {
-        projectIds.add(e.subject);
+      if (e.subject !== undefined) {
+        subjects.add(e.subject);
       }
       const keyId = e.data?.key_id;
-      if (typeof keyId === "string" && isId("key", keyId)) {
-        keyIds.add(keyId);
+      if (typeof keyId === "string") {
+        keyNames.add(keyId);
       }
     }
+    const projectIds = [...subjects].filter((id) => isId("prj", id));
+    const keyIds = [...keyNames].filter((id) => isId("key", id));
     const [liveProjects, knownKeys] = await Promise.all([
-      projectIds.size === 0
+      projectIds.length === 0
         ? Promise.resolve([])
         : deps.stores.projects.list({
             orgId,
-            onlyIds: [...projectIds],
+            onlyIds: projectIds,
             state: undefined,
             after: undefined,
-            limit: projectIds.size,
+            limit: projectIds.length,
           }),
-      deps.stores.apiKeys.existingIds(orgId, [...keyIds]),
+      deps.stores.apiKeys.existingIds(orgId, keyIds),
     ]);
     const projects = new Set(liveProjects.map((p) => p.id));
     const keys = new Set(knownKeys);
@@ -381,11 +391,13 @@ export function createUsageService(deps: {
         }
         value = parsed;
       }
-      const creditCost = deps.catalogFile.creditCosts[meter.key];
+      const creditCost = creditCosts.get(meter.key);
       const credits =
-        creditCost === undefined || meter.aggregation === "unique_count"
+        creditCost === undefined
           ? "0"
-          : multiplyDecimals(meter.aggregation === "count" ? "1" : value, creditCost, "up");
+          : meter.aggregation === "count"
+            ? creditCost
+            : multiplyDecimals(value, creditCost, "up");
       candidates.set(index, {
         id: e.id,
         projectId,
@@ -410,7 +422,7 @@ export function createUsageService(deps: {
       const fresh = new Set(await stores.usage.insertBatch(orgId, rows, clock.now(), gaugeMeters));
       let units = 0n;
       for (const r of rows) {
-        if (fresh.has(r.id)) {
+        if (r.credits !== "0" && fresh.has(r.id)) {
           units += toUnits(r.credits);
         }
       }
@@ -468,17 +480,21 @@ export function createUsageService(deps: {
     return deps.stores.usage.rollups({ orgId, from, to, granularity, meters: meterKeys });
   }
 
-  /** Totals per meter (and per project) over a range, from hourly rollups combined into one bucket. */
+  /**
+   * Totals per meter (and per project) over a range. `buckets`: rollups of the range already read at
+   * some granularity (the report's), else read now as one bucket. Rows are first combined per meter,
+   * project and key (a gauge's latest across buckets), then across projects and keys.
+   */
   async function totalsOver(
     orgId: string,
     from: Date,
     to: Date,
     meterKeys: readonly string[],
     byProject: boolean,
+    buckets?: readonly RollupBucket[],
   ): Promise<{ totals: Map<string, MeterTotal>; perProject: Map<string | null, Map<string, MeterTotal>> }> {
     const uniques = meterKeys.filter((m) => uniqueMeters.has(m));
-    const [buckets, distinct] = await Promise.all([
-      rollupsOf(orgId, from, to, "total", meterKeys),
+    const distinctOf = (perProjectRows: boolean) =>
       uniques.length === 0
         ? Promise.resolve<UniqueCount[]>([])
         : deps.stores.usage.uniqueCounts({
@@ -487,60 +503,56 @@ export function createUsageService(deps: {
             to,
             granularity: "total",
             meters: uniques,
-            byProject,
+            byProject: perProjectRows,
             byKey: false,
-          }),
+          });
+    const [rows, distinct, orgDistinct] = await Promise.all([
+      buckets ?? rollupsOf(orgId, from, to, "total", meterKeys),
+      distinctOf(byProject),
+      // The org's distinct count is not the sum of its projects': asked for separately.
+      byProject ? distinctOf(false) : Promise.resolve(undefined),
     ]);
-    const combine = (rows: readonly RollupBucket[], uniqueRows: readonly UniqueCount[]) => {
+    // One accumulator per meter, project and key over the whole range.
+    const combos = new Map<string, { meter: string; projectId: string | null; acc: Accumulator }>();
+    for (const b of rows) {
+      const id = `${b.meter}|${b.projectId ?? ""}|${b.keyId ?? ""}`;
+      let combo = combos.get(id);
+      if (combo === undefined) {
+        combo = { meter: b.meter, projectId: b.projectId, acc: emptyAccumulator() };
+        combos.set(id, combo);
+      }
+      addBucket(combo.acc, b);
+    }
+    const combine = (
+      parts: readonly { meter: string; acc: Accumulator }[],
+      uniqueRows: readonly UniqueCount[],
+    ): Map<string, MeterTotal> => {
       const out = new Map<string, MeterTotal>();
       for (const key of meterKeys) {
         const meter = meters.get(key);
         if (meter === undefined) {
           continue;
         }
-        const parts = rows
-          .filter((r) => r.meter === key)
-          .map((r) => {
-            const acc = emptyAccumulator();
-            addBucket(acc, r);
-            return acc;
-          });
-        const credits = parts.reduce((t, a) => t + a.credits, 0n);
+        const accs = parts.filter((p) => p.meter === key).map((p) => p.acc);
+        const credits = accs.reduce((t, a) => t + a.credits, 0n);
         const value =
           meter.aggregation === "unique_count"
             ? uniqueRows.filter((u) => u.meter === key).reduce((t, u) => t + u.count, 0)
-            : unitsToNumber(meterValue(meter, parts));
+            : unitsToNumber(meterValue(meter, accs));
         out.set(key, { value, credits: fromUnits(credits) });
       }
       return out;
     };
-    const totals = combine(buckets, byProject ? [] : distinct);
-    if (byProject && uniques.length > 0) {
-      // The org's distinct count is not the sum of its projects': ask for it separately.
-      const orgDistinct = await deps.stores.usage.uniqueCounts({
-        orgId,
-        from,
-        to,
-        granularity: "total",
-        meters: uniques,
-        byProject: false,
-        byKey: false,
-      });
-      for (const key of uniques) {
-        const t = totals.get(key);
-        if (t !== undefined) {
-          t.value = orgDistinct.filter((u) => u.meter === key).reduce((s, u) => s + u.count, 0);
-        }
-      }
-    }
+    const all = [...combos.values()];
+    const totals = combine(all, orgDistinct ?? distinct);
     const perProject = new Map<string | null, Map<string, MeterTotal>>();
     if (byProject) {
-      const projectIds = new Set([...buckets.map((b) => b.projectId), ...distinct.map((d) => d.projectId)]);
+      const projectIds = new Set([...all.map((c) => c.projectId), ...distinct.map((d) => d.projectId)]);
       for (const p of projectIds) {
         perProject.set(
           p,
           combine(
-            buckets.filter((b) => b.projectId === p),
+            all.filter((c) => c.projectId === p),
             distinct.filter((d) => d.projectId === p),
           ),
         );
@@ -602,12 +614,14 @@ export function createUsageService(deps: {
     granularity: UsageGranularity,
     meterKeys: readonly string[],
     groupBy: readonly UsageDimension[],
+    rows: readonly RollupBucket[],
   ): Promise<SeriesPoint[]> {
     const byProject = groupBy.includes("project");
     const byKey = groupBy.includes("key");
     const uniques = meterKeys.filter((m) => uniqueMeters.has(m));
+    const wanted = new Set(meterKeys);
     const [buckets, distinct] = await Promise.all([
-      rollupsOf(orgId, from, to, granularity, meterKeys),
+      rows.filter((b) => wanted.has(b.meter)),
       uniques.length === 0
         ? Promise.resolve<UniqueCount[]>([])
         : deps.stores.usage.uniqueCounts({ orgId, from, to, granularity, meters: uniques, byProject, byKey }),
@@ -736,9 +750,23 @@ export function createUsageService(deps: {
     totals: Map<string, MeterTotal>,
     perProject: Map<string | null, Map<string, MeterTotal>>,
     projects: UsageProject[],
+    /** True when the range is the current billing period: a quota's period use is then in `totals`. */
+    isPeriod: boolean,
   ): Promise<UsageViewData> {
     const needs = viewNeeds(view, deps.catalogFile);
     const now = clock.now();
+    const usedOf = async (quota: string): Promise<number> => {
+      const meter = meterOfQuota.get(quota);
+      if (isPeriod && meter !== undefined && meter.aggregation !== "last") {
+        return totals.get(meter.key)?.value ?? 0;
+      }
+      return (await quotaUsed(orgId, quota)) ?? 0;
+    };
+    const countOf = async (quota: OwnedQuota): Promise<number> =>
+      // Live projects are already listed (unless there are more than a view lists).
+      quota === "projects" && projects.length < MAX_VIEW_PROJECTS
+        ? projects.length
+        : deps.stores.quotaUsage.count(orgId, quota, now);
     const [gauges, last7, counts, quotaUse, history] = await Promise.all([
       needs.gauges ? deps.stores.usage.gauges(orgId, null) : Promise.resolve<GaugeValue[]>([]),
       needs.last7Days.length === 0
@@ -750,14 +778,8 @@ export function createUsageService(deps: {
             needs.last7Days,
             false,
           ).then((t) => t.totals),
-      needs.counts
-        ? Promise.all(
-            (["members", "projects", "api_keys", "invitations"] as const).map(
-              async (q) => [q, await deps.stores.quotaUsage.count(orgId, q, now)] as const,
-            ),
-          )
-        : Promise.resolve([]),
-      Promise.all(needs.quotaUsed.map(async (q) => [q, (await quotaUsed(orgId, q)) ?? 0] as const)),
+      Promise.all(needs.counts.map(async (q) => [q, await countOf(q)] as const)),
+      Promise.all(needs.quotaUsed.map(async (q) => [q, await usedOf(q)] as const)),
       Promise.all(
         needs.history.map(async (m) => [m, await historyOf(orgId, m, from, to, granularity)] as const),
       ),
@@ -811,7 +833,7 @@ export function createUsageService(deps: {
       let result: { fresh: Set<string>; debit: Extract<DebitResult, { ok: true }> | null } | undefined;
       for (let attempt = 0; attempt < MAX_ATTEMPTS && result === undefined; attempt++) {
         const rows = [...candidates.values()]
-          .filter((r) => refused === undefined || toUnits(r.credits) === 0n)
+          .filter((r) => refused === undefined || r.credits === "0")
           .sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
         try {
           result = rows.length === 0 ? { fresh: new Set(), debit: null } : await write(orgId, rows);
@@ -833,7 +855,7 @@ export function createUsageService(deps: {
       const { fresh, debit } = result;
       const touchedQuotas = new Set<string>();
       for (const [index, row] of candidates) {
-        if (refused !== undefined && toUnits(row.credits) !== 0n && refused.fresh.has(row.id)) {
+        if (refused !== undefined && row.credits !== "0" && refused.fresh.has(row.id)) {
           outcomes.push({
             index,
             id: row.id,
@@ -896,9 +918,10 @@ export function createUsageService(deps: {
         to = ceilHour(query.to);
       }
       const groupBy = [...new Set(query.groupBy)];
-      const [series, { totals, perProject }, projectList] = await Promise.all([
-        seriesOf(orgId, from, to, query.granularity, meterKeys, groupBy),
-        totalsOver(orgId, from, to, [...meters.keys()], true),
+      // One read of the range's rollups at the asked granularity: the series, the totals and the
+      // per-project rows all come from it.
+      const [buckets, projectList] = await Promise.all([
+        rollupsOf(orgId, from, to, query.granularity, [...meters.keys()]),
         deps.stores.projects.list({
           orgId,
           onlyIds: null,
@@ -906,6 +929,10 @@ export function createUsageService(deps: {
           after: undefined,
           limit: MAX_VIEW_PROJECTS,
         }),
+      ]);
+      const [series, { totals, perProject }] = await Promise.all([
+        seriesOf(orgId, from, to, query.granularity, meterKeys, groupBy, buckets),
+        totalsOver(orgId, from, to, [...meters.keys()], true, buckets),
       ]);
       const projects: UsageProject[] = projectList
         .map((p) => ({ id: p.id, name: p.name, state: p.state }))
@@ -922,6 +949,7 @@ export function createUsageService(deps: {
           totals,
           perProject,
           projects,
+          period !== null,
         ),
       );
       const named = new Map(projects.map((p) => [p.id, p]));

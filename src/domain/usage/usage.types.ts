@@ -49,7 +49,8 @@ export type UsageViewNeeds = {
   history: string[];
   gauges: boolean;
   byProject: boolean;
-  counts: boolean;
+  /** Which of Orgplane's own counts are shown. */
+  counts: OwnedQuota[];
   projects: boolean;
   /** Product-owned quotas whose current use is shown. */
   quotaUsed: string[];
