@@ -1,4 +1,5 @@
 import { randomBytes } from "node:crypto";
+import { readFileSync } from "node:fs";
 import { sql } from "drizzle-orm";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
@@ -17,7 +18,9 @@ import { mulberry32, withDatabase } from "./util.ts";
  * The PostgreSQL usage store against a real database: the property test feeds random batches (several
  * orgs, projects, keys, meters of every aggregation, times across hours, days and months, duplicates,
  * concurrent batches) and checks that what the rollups answer equals both a full scan of the raw events in
- * plain SQL and a JS model of the accepted events.
+ * plain SQL and a JS model of the accepted events, over ranges whose edges fall on and off UTC day and month
+ * boundaries (whole days come from the daily rollups, partial days from the hourly ones), and that the daily
+ * rollups are exactly the hourly ones combined per day.
  */
 
 let database: Database;
@@ -71,6 +74,7 @@ function trim(text: string): string {
 // ---------------------------------------------------------------------------------------------------
 
 const HOUR = 3_600_000;
+const DAY = 24 * HOUR;
 const GAUGE_METERS: ReadonlySet<string> = new Set(["seats"]);
 const METERS = ["calls", "tokens", "peak", "seats", "visitors"] as const;
 type Meter = (typeof METERS)[number];
@@ -532,25 +536,76 @@ describe("usage store (PostgreSQL)", () => {
       ),
     ).toBe(0);
 
+    // The daily rollups are the hourly ones combined per UTC day, row for row: the same statement that
+    // fills them from the hourly rows when the migration runs answers exactly what ingestion wrote.
+    const migration = readFileSync(
+      new URL("../src/store/migrations/0007_usage_daily_rollups.sql", import.meta.url),
+      "utf8",
+    );
+    const backfill = migration.slice(migration.lastIndexOf("SELECT")).replace(/;\s*$/, "");
+    const daily = sql`select org_id, day, meter, project_id, key_id, sum, count, max, last, last_at, credits
+                      from usage_rollups_daily`;
+    const combined = sql.raw(backfill);
+    expect(await count(sql`select count(*)::int as n from usage_rollups_daily`)).toBeGreaterThan(0);
+    expect(await count(sql`select count(*)::int as n from usage_rollups_daily`), `seed ${seed}`).toBe(
+      await count(sql`select count(*)::int as n from (${combined}) c`),
+    );
+    expect(
+      await count(sql`select count(*)::int as n from ((${daily}) except all (${combined})) d`),
+      `seed ${seed}`,
+    ).toBe(0);
+    expect(
+      await count(sql`select count(*)::int as n from ((${combined}) except all (${daily})) d`),
+      `seed ${seed}`,
+    ).toBe(0);
+
     const from0 = Date.UTC(2026, 8, 27);
     const hours = (span + 3 * 24 * HOUR) / HOUR;
+    const days = hours / 24;
     const granularities: RollupGranularity[] = ["hour", "day", "month", "total"];
-    for (let q = 0; q < 40; q++) {
+    /** A whole hour in the data's span: on a day boundary, at 01:00 (a billing period's start) or anywhere. */
+    const edge = (): number => {
+      const day = from0 + Math.floor(random() * days) * DAY;
+      const r = random();
+      return day + (r < 0.25 ? 0 : r < 0.5 ? HOUR : r < 0.6 ? 23 * HOUR : Math.floor(random() * 24) * HOUR);
+    };
+    for (let q = 0; q < 60; q++) {
       const orgId = pick(orgs);
       const a = from0 + Math.floor(random() * hours) * HOUR;
-      const b = from0 + Math.floor(random() * hours) * HOUR;
-      const whole = q % 5 === 0;
-      const from = new Date(whole ? from0 : Math.min(a, b));
-      const to = new Date(whole ? from0 + hours * HOUR : Math.max(a, b) + HOUR);
-      const granularity = granularities[q % granularities.length] as RollupGranularity;
+      let from: Date;
+      let to: Date;
+      if (q % 6 === 0) {
+        // Everything.
+        from = new Date(from0);
+        to = new Date(from0 + hours * HOUR);
+      } else if (q % 6 === 1) {
+        // Within one day, or across one midnight without a whole day in between.
+        const start = edge();
+        from = new Date(start);
+        to = new Date(start + (1 + Math.floor(random() * 30)) * HOUR);
+      } else if (q % 6 === 2) {
+        // A billing month: 01:00 of one day to 01:00 of the same day a month later (multi-month buckets).
+        const start = Date.UTC(2026, 8, 28 + Math.floor(random() * 6), 1);
+        from = new Date(start);
+        to = new Date(start + (30 + Math.floor(random() * 2)) * DAY);
+      } else {
+        const b = edge();
+        const c = edge();
+        from = new Date(Math.min(b, c));
+        to = new Date(Math.max(b, c) + (b === c ? HOUR : 0));
+      }
       const meters = random() < 0.4 ? null : METERS.filter(() => random() < 0.6);
+      for (const granularity of granularities) {
+        const query = { orgId, from, to, granularity, meters };
+        const context = `seed ${seed}, query ${JSON.stringify(query)}`;
+        const got = rollupRows(await database.stores.usage.rollups(query));
+        expect(got, context).toEqual(await scanRollups(query));
+        expect(got, context).toEqual(modelRollups(stored, query));
+      }
+
+      const granularity = granularities[q % granularities.length] as RollupGranularity;
       const query = { orgId, from, to, granularity, meters };
       const context = `seed ${seed}, query ${JSON.stringify(query)}`;
-
-      const got = rollupRows(await database.stores.usage.rollups(query));
-      expect(got, context).toEqual(await scanRollups(query));
-      expect(got, context).toEqual(modelRollups(stored, query));
-
       const uq = {
         ...query,
         meters: ["visitors", ...(random() < 0.3 ? ["calls"] : [])],

@@ -258,7 +258,7 @@ export function createUsageStore(db: Executor): UsageStore {
             count = d.count + excluded.count,
             max = greatest(d.max, excluded.max),
             last = case when (excluded.last_at, excluded.last) > (d.last_at, d.last)
-              then excluded.last else excluded.last end,
+              then excluded.last else d.last end,
             last_at = greatest(d.last_at, excluded.last_at),
             credits = d.credits + excluded.credits
         )`,

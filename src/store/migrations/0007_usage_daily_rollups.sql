@@ -5,7 +5,10 @@
 -- (ties: the larger value), as in the hourly rows. Rows of the current day are updated constantly: the free
 -- space lets those be HOT updates.
 --
--- Rows before this migration are filled from the hourly rollups, so the two tables agree from the start.
+-- Rows before this migration are filled from the hourly rollups, so the two tables agree from the start: the
+-- hourly table is locked against writes first, so batches still in flight are waited for and counted. A
+-- server of the previous version ingesting after this migration would write hourly rows only: stop those
+-- before migrating.
 CREATE TABLE "usage_rollups_daily" (
 	"org_id" text COLLATE "C" NOT NULL,
 	"day" timestamptz NOT NULL,
@@ -20,6 +23,8 @@ CREATE TABLE "usage_rollups_daily" (
 	"credits" numeric NOT NULL,
 	PRIMARY KEY ("org_id", "day", "meter", "project_id", "key_id")
 ) WITH (fillfactor = 80);
+--> statement-breakpoint
+LOCK TABLE "usage_rollups" IN SHARE MODE;
 --> statement-breakpoint
 INSERT INTO "usage_rollups_daily" ("org_id", "day", "meter", "project_id", "key_id", "sum", "count", "max",
 	"last", "last_at", "credits")
