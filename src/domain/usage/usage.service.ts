@@ -897,31 +897,25 @@ export function createUsageService(deps: {
 
     /** Totals, series, per-project rows and the catalog's usage view for a range (default: the billing period). */
     async report(orgId: string, query: UsageQuery): Promise<UsageReport> {
-      await loadOrg(deps.stores, orgId);
       const meterKeys = query.meters === undefined ? [...meters.keys()] : [...query.meters];
       for (const m of meterKeys) {
         if (!meters.has(m)) {
           throw validationFailed("meters", `'${m}' is not a meter of this catalog`);
         }
       }
-      const { plan, subscription } = await deps.subscriptions.current(orgId);
-      let from: Date;
-      let to: Date;
-      let period: { start: Date; end: Date } | null = null;
-      if (query.from === undefined || query.to === undefined) {
-        const p = creditPeriodOf(subscription, clock.now());
-        period = { start: p.start, end: p.end };
-        from = floorHour(p.start);
-        to = ceilHour(p.end);
-      } else {
-        from = floorHour(query.from);
-        to = ceilHour(query.to);
-      }
-      const groupBy = [...new Set(query.groupBy)];
+      const given =
+        query.from === undefined || query.to === undefined
+          ? undefined
+          : { from: floorHour(query.from), to: ceilHour(query.to) };
       // One read of the range's rollups at the asked granularity: the series, the totals and the
-      // per-project rows all come from it.
-      const [buckets, projectList] = await Promise.all([
-        rollupsOf(orgId, from, to, query.granularity, [...meters.keys()]),
+      // per-project rows all come from it. Read together with the subscription and the projects when the
+      // range is given (else it is the subscription's period, known after).
+      const readRollups = (from: Date, to: Date) =>
+        rollupsOf(orgId, from, to, query.granularity, [...meters.keys()]);
+      // The organization first: an unknown one is a 404 before anything reads (or settles) for it.
+      await loadOrg(deps.stores, orgId);
+      const [{ plan, subscription }, projectList, givenBuckets] = await Promise.all([
+        deps.subscriptions.current(orgId),
         deps.stores.projects.list({
           orgId,
           onlyIds: null,
@@ -929,7 +923,21 @@ export function createUsageService(deps: {
           after: undefined,
           limit: MAX_VIEW_PROJECTS,
         }),
+        given === undefined ? Promise.resolve(undefined) : readRollups(given.from, given.to),
       ]);
+      let from: Date;
+      let to: Date;
+      let period: { start: Date; end: Date } | null = null;
+      if (given === undefined) {
+        const p = creditPeriodOf(subscription, clock.now());
+        period = { start: p.start, end: p.end };
+        from = floorHour(p.start);
+        to = ceilHour(p.end);
+      } else {
+        ({ from, to } = given);
+      }
+      const buckets = givenBuckets ?? (await readRollups(from, to));
+      const groupBy = [...new Set(query.groupBy)];
       const [series, { totals, perProject }] = await Promise.all([
         seriesOf(orgId, from, to, query.granularity, meterKeys, groupBy, buckets),
         totalsOver(orgId, from, to, [...meters.keys()], true, buckets),
