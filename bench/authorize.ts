@@ -42,27 +42,39 @@
  *   BENCH_LOG_LEVEL: Orgplane's LOG_LEVEL during the run (default info).
  *   BENCH_REDIS_URL / TEST_REDIS_URL, else redis://127.0.0.1:6379 when it answers; the Redis rows skip otherwise.
  */
-import { type ChildProcess, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { existsSync, openSync, readFileSync } from "node:fs";
-import { chmod, mkdir, mkdtemp, readFile, rm } from "node:fs/promises";
-import { connect, createServer, type Socket } from "node:net";
-import { availableParallelism, tmpdir } from "node:os";
+import { existsSync } from "node:fs";
+import { chmod, mkdir } from "node:fs/promises";
+import { connect, type Socket } from "node:net";
+import { availableParallelism } from "node:os";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import autocannon from "autocannon";
 import { Redis } from "ioredis";
-import pg from "pg";
 import { generateKey } from "../src/lib/api-key-format.ts";
+import {
+  Api,
+  type Child,
+  cleanUpOnExit,
+  cleanup,
+  createScratchDatabase,
+  freePort,
+  jsonObject,
+  killChildren,
+  LatencyHistogram,
+  LOG_LEVEL,
+  ROOT,
+  spawnChild,
+  startOrgplane as startServer,
+  stopChild,
+  tempDir,
+  waitForStatus,
+} from "./common.ts";
 
-const ROOT = fileURLToPath(new URL("..", import.meta.url));
 const CONNECTIONS = 50;
 /** JIT, connection set-up and the caches of the first requests; not counted. */
 const WARMUP_SECONDS = 2;
 /** Long enough for a stable median on a noisy 2-core machine, short enough to keep the run near 80 s. */
 const MEASURE_SECONDS = 6;
-const READY_TIMEOUT_MS = 60_000;
-const STOP_TIMEOUT_MS = 20_000;
 /** The whole run is killed past this, whatever hangs: the children go with it. */
 const RUN_TIMEOUT_MS = 300_000;
 /** The fixed-rate rows send this share of the first (b) baseline's req/s: the Redis target, so both stores must sustain it. */
@@ -92,167 +104,16 @@ const TARGET_REDIS_RATIO = 0.35;
 const TARGET_P99_MS = 3;
 /** Baseline runs further apart than this mean the machine was busy during the run. */
 const NOISE_WARNING = 0.2;
-const LOG_LEVEL = process.env.BENCH_LOG_LEVEL || "info";
+/** The histogram's range: a latency above it counts as 1 s. */
+const LATENCY_MAX_MS = 1_000;
+/** The set-up calls' timeout. */
+const CALL_TIMEOUT_MS = 10_000;
 
 const AUTHORIZE_ROUTE_DIR = join(ROOT, "src/http/routes/authorize");
 
-// ---------------------------------------------------------------------------------------------- children
-
-type Child = { name: string; proc: ChildProcess; pid: number; exited: Promise<void>; done: boolean };
-const children = new Set<Child>();
-const tempDirs: string[] = [];
-
-function spawnChild(name: string, args: string[], env: Record<string, string>, logFile: string): Child {
-  const fd = openSync(logFile, "a");
-  // detached: the child leads its own process group, so one kill reaches Orgplane and its PostgreSQL.
-  // Output goes to a file, not a pipe: reading 300,000 log lines would cost this process (the load
-  // generator) CPU and distort the figures.
-  const proc = spawn(process.execPath, args, {
-    cwd: ROOT,
-    env: { ...process.env, ...env },
-    detached: true,
-    stdio: ["ignore", fd, fd],
-  });
-  if (proc.pid === undefined) {
-    throw new Error(`could not start ${name}`);
-  }
-  const child: Child = {
-    name,
-    proc,
-    pid: proc.pid,
-    done: false,
-    exited: new Promise<void>((resolve) => {
-      proc.once("close", () => {
-        child.done = true;
-        children.delete(child);
-        resolve();
-      });
-    }),
-  };
-  children.add(child);
-  return child;
-}
-
-function killGroup(child: Child, signal: NodeJS.Signals): void {
-  try {
-    process.kill(-child.pid, signal);
-  } catch {
-    // Already gone.
-  }
-}
-
-/** SIGTERM to the process alone (Orgplane then stops its embedded PostgreSQL cleanly), SIGKILL to its group on timeout. */
-async function stopChild(child: Child): Promise<void> {
-  if (child.done) {
-    return;
-  }
-  try {
-    process.kill(child.pid, "SIGTERM");
-  } catch {
-    // Already gone.
-  }
-  let timer: NodeJS.Timeout | undefined;
-  const timedOut = new Promise<boolean>((resolve) => {
-    timer = setTimeout(() => resolve(true), STOP_TIMEOUT_MS);
-  });
-  const late = await Promise.race([child.exited.then(() => false), timedOut]);
-  clearTimeout(timer);
-  if (late) {
-    console.error(`  ${child.name} did not stop within ${STOP_TIMEOUT_MS / 1000} s: killed`);
-  }
-  killGroup(child, "SIGKILL");
-  await child.exited;
-}
-
-async function cleanup(): Promise<void> {
-  for (const child of [...children]) {
-    await stopChild(child);
-  }
-  for (const dir of tempDirs) {
-    await rm(dir, { recursive: true, force: true });
-  }
-}
-
-// Last resort, synchronous: whatever ends this process takes its children with it.
-process.on("exit", () => {
-  for (const child of children) {
-    killGroup(child, "SIGKILL");
-  }
-});
-for (const signal of ["SIGINT", "SIGTERM"] as const) {
-  process.once(signal, () => {
-    console.error(`\n${signal}: stopping the servers`);
-    void cleanup().finally(() => process.exit(130));
-  });
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address();
-      const port = typeof address === "object" && address !== null ? address.port : 0;
-      server.close(() => (port > 0 ? resolve(port) : reject(new Error("no free port"))));
-    });
-  });
-}
-
-function logTail(file: string): string {
-  try {
-    return readFileSync(file, "utf8").slice(-3000);
-  } catch {
-    return "";
-  }
-}
-
-async function waitForStatus(child: Child, url: string, logFile: string): Promise<void> {
-  const deadline = Date.now() + READY_TIMEOUT_MS;
-  while (Date.now() < deadline) {
-    if (child.done) {
-      throw new Error(`${child.name} exited before ${url} answered 200:\n${logTail(logFile)}`);
-    }
-    try {
-      const res = await fetch(url, { signal: AbortSignal.timeout(2_000) });
-      await res.body?.cancel();
-      if (res.status === 200) {
-        return;
-      }
-    } catch {
-      // Not listening yet.
-    }
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-  throw new Error(`${url} did not answer 200 within ${READY_TIMEOUT_MS / 1000} s:\n${logTail(logFile)}`);
-}
+cleanUpOnExit("stopping the servers");
 
 // ------------------------------------------------------------------------------------------ measurement
-
-/** 10 µs buckets up to 1 s: autocannon's own histogram keeps whole milliseconds, too coarse for a 3 ms target. */
-class LatencyHistogram {
-  static readonly BUCKET_MS = 0.01;
-  readonly buckets = new Uint32Array(100_000);
-  count = 0;
-
-  record(ms: number): void {
-    const index = Math.min(this.buckets.length - 1, Math.max(0, Math.floor(ms / LatencyHistogram.BUCKET_MS)));
-    this.buckets[index] = (this.buckets[index] ?? 0) + 1;
-    this.count++;
-  }
-
-  /** Upper edge of the bucket holding the p-th percentile, in ms. */
-  percentile(p: number): number {
-    const rank = Math.ceil((p / 100) * this.count);
-    let seen = 0;
-    for (let i = 0; i < this.buckets.length; i++) {
-      seen += this.buckets[i] ?? 0;
-      if (seen >= rank) {
-        return (i + 1) * LatencyHistogram.BUCKET_MS;
-      }
-    }
-    return Number.POSITIVE_INFINITY;
-  }
-}
 
 type Target = {
   method: "GET" | "POST";
@@ -273,7 +134,7 @@ type Measured = {
 
 function load(port: number, target: Target, seconds: number): Promise<Measured> {
   return new Promise((resolve, reject) => {
-    const latency = new LatencyHistogram();
+    const latency = new LatencyHistogram(LATENCY_MAX_MS);
     /** What the refused bodies said, a few distinct ones: the reason is the finding. */
     const refusals = new Set<string>();
     const options: autocannon.Options = {
@@ -411,7 +272,7 @@ async function loadAtRate(port: number, target: Target, rate: number, seconds: n
   );
 
   return new Promise((resolve) => {
-    const latency = new LatencyHistogram();
+    const latency = new LatencyHistogram(LATENCY_MAX_MS);
     const refusals = new Set<string>();
     const total = Math.round(rate * seconds);
     let start = 0;
@@ -597,120 +458,49 @@ async function freshDatabase(): Promise<Database> {
   if (adminUrl === undefined || adminUrl === "") {
     return { url: undefined, label: "embedded PostgreSQL (fresh data directory)", drop: async () => {} };
   }
-  const name = `orgplane_bench_${randomBytes(4).toString("hex")}`;
-  const admin = new pg.Client({ connectionString: adminUrl });
-  await admin.connect();
-  await admin.query(`create database ${name}`);
-  const url = new URL(adminUrl);
-  url.pathname = `/${name}`;
+  const database = await createScratchDatabase(adminUrl, `orgplane_bench_${randomBytes(4).toString("hex")}`);
   return {
-    url: url.toString(),
-    label: `external PostgreSQL at ${url.host} (fresh database ${name})`,
-    async drop() {
-      try {
-        await admin.query(`drop database if exists ${name} with (force)`);
-      } finally {
-        await admin.end();
-      }
-    },
+    url: database.url,
+    label: `external PostgreSQL at ${new URL(database.url).host} (fresh database ${database.name})`,
+    drop: () => database.drop(),
   };
 }
 
-type Orgplane = { child: Child; port: number; logFile: string };
+type Orgplane = { child: Child; port: number; api: Api };
 
+/** Orgplane on `dataDir` (where it writes the operator key) with its embedded PostgreSQL or `database`. */
 async function startOrgplane(
   label: string,
   dataDir: string,
   database: Database,
   redisUrl: string | undefined,
 ): Promise<Orgplane> {
-  const port = await freePort();
-  const logFile = join(dataDir, `${label}.log`);
-  const env: Record<string, string> = {
-    HOST: "127.0.0.1",
-    PORT: String(port),
-    ORGPLANE_DATA_DIR: dataDir,
-    EMBEDDED_PG_PORT: String(await freePort()),
-    LOG_LEVEL,
-    // Whatever the shell has set must not change what is measured.
-    DATABASE_URL: database.url ?? "",
-    REDIS_URL: redisUrl ?? "",
-    ORGPLANE_CONFIG: "",
-    ORGPLANE_PRESET: "",
-  };
-  // BENCH_CPU_PROF=<dir>: each Orgplane process writes a V8 CPU profile there when it stops.
-  const profile = process.env.BENCH_CPU_PROF
-    ? ["--cpu-prof", `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`]
-    : [];
-  const child = spawnChild(`Orgplane (${label})`, [...profile, "src/main.ts"], env, logFile);
-  await waitForStatus(child, `http://127.0.0.1:${port}/readyz`, logFile);
-  return { child, port, logFile };
-}
-
-async function call(
-  port: number,
-  method: string,
-  path: string,
-  key: string,
-  body?: unknown,
-): Promise<{ status: number; json: Record<string, unknown>; text: string }> {
-  const res = await fetch(`http://127.0.0.1:${port}${path}`, {
-    method,
-    headers: {
-      Authorization: `Bearer ${key}`,
-      ...(body === undefined ? {} : { "Content-Type": "application/json" }),
+  const { child, port, operatorKey } = await startServer(
+    `Orgplane (${label})`,
+    dataDir,
+    {
+      EMBEDDED_PG_PORT: String(await freePort()),
+      DATABASE_URL: database.url ?? "",
+      REDIS_URL: redisUrl ?? "",
     },
-    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-    signal: AbortSignal.timeout(10_000),
-  });
-  const text = await res.text();
-  let json: Record<string, unknown> = {};
-  try {
-    const parsed: unknown = JSON.parse(text);
-    if (typeof parsed === "object" && parsed !== null) {
-      json = parsed as Record<string, unknown>;
-    }
-  } catch {
-    // Not JSON: the status and text say enough.
-  }
-  return { status: res.status, json, text };
-}
-
-async function expectStatus(
-  what: string,
-  response: Promise<{ status: number; json: Record<string, unknown>; text: string }>,
-  status: number,
-): Promise<Record<string, unknown>> {
-  const r = await response;
-  if (r.status !== status) {
-    throw new Error(`${what}: expected ${status}, got ${r.status}: ${r.text.slice(0, 500)}`);
-  }
-  return r.json;
+    join(dataDir, `${label}.log`),
+  );
+  return { child, port, api: new Api(port, operatorKey, { maxSockets: 1, timeoutMs: CALL_TIMEOUT_MS }) };
 }
 
 /** An org whose search limit cannot throttle the run, and one live key of it. */
-async function setUp(port: number, operatorKey: string): Promise<{ orgId: string; key: string }> {
-  const org = await expectStatus(
-    "create organization",
-    call(port, "POST", "/v1/organizations", operatorKey, {
-      name: "Bench Inc",
-      slug: `bench-${randomBytes(3).toString("hex")}`,
-    }),
-    201,
-  );
+async function setUp(api: Api): Promise<{ orgId: string; key: string }> {
+  const org = await api.expect("create organization", "POST", "/v1/organizations", 201, {
+    name: "Bench Inc",
+    slug: `bench-${randomBytes(3).toString("hex")}`,
+  });
   const orgId = String(org.id);
-  await expectStatus(
-    "raise the search limit",
-    call(port, "PATCH", `/v1/organizations/${orgId}/rate-limits`, operatorKey, {
-      rate_limits: { [CATEGORY]: HUGE_LIMIT },
-    }),
-    200,
-  );
-  const created = await expectStatus(
-    "create API key",
-    call(port, "POST", `/v1/organizations/${orgId}/api-keys`, operatorKey, { name: "bench" }),
-    201,
-  );
+  await api.expect("raise the search limit", "PATCH", `/v1/organizations/${orgId}/rate-limits`, 200, {
+    rate_limits: { [CATEGORY]: HUGE_LIMIT },
+  });
+  const created = await api.expect("create API key", "POST", `/v1/organizations/${orgId}/api-keys`, 201, {
+    name: "bench",
+  });
   return { orgId, key: String(created.key) };
 }
 
@@ -791,15 +581,15 @@ function selected(label: string): boolean {
 }
 
 /** Whether the authorize route exists in this tree and answers a good call with allowed:true. */
-async function probeAuthorize(port: number, operatorKey: string, key: string): Promise<string | undefined> {
+async function probeAuthorize(api: Api, key: string): Promise<string | undefined> {
   if (!existsSync(AUTHORIZE_ROUTE_DIR)) {
     return "it does not exist yet (no src/http/routes/authorize/)";
   }
-  const r = await call(port, "POST", "/v1/authorize", operatorKey, { key, category: CATEGORY });
+  const r = await api.call("POST", "/v1/authorize", { key, category: CATEGORY });
   if (r.status === 404) {
     return "src/http/routes/authorize/ exists but the server answers 404: the route is not registered yet";
   }
-  if (r.status !== 200 || r.json.allowed !== true) {
+  if (r.status !== 200 || jsonObject(r.text).allowed !== true) {
     return `a first call did not answer 200 with allowed:true (${r.status}: ${r.text.slice(0, 300)})`;
   }
   return undefined;
@@ -983,8 +773,7 @@ async function fixedRateRow(port: number, target: Target, rate: number, store: s
 
 async function main(): Promise<void> {
   const started = performance.now();
-  const workDir = await mkdtemp(join(tmpdir(), "orgplane-bench-"));
-  tempDirs.push(workDir);
+  const workDir = await tempDir("orgplane-bench-");
   // mkdtemp makes it 0700; as root, the embedded PostgreSQL runs as `postgres`, which must reach it.
   await chmod(workDir, 0o755);
   const dataDir = join(workDir, "data");
@@ -1015,14 +804,15 @@ async function main(): Promise<void> {
 
     process.stdout.write("starting Orgplane (memory limiter)… ");
     const memory = await startOrgplane("memory", dataDir, database, undefined);
-    const operatorKey = (await readFile(join(dataDir, "operator-key"), "utf8")).trim();
-    const { key } = await setUp(memory.port, operatorKey);
+    const operatorKey = memory.api.operatorKey;
+    const { key } = await setUp(memory.api);
     const realAuthorize = authorizeTarget(key, operatorKey);
     const shapeNote = shapeDifference(standIn, realAuthorize);
     if (shapeNote !== undefined) {
       console.log(`\nNOTE: ${shapeNote}`);
     }
-    const authorizeMissing = await probeAuthorize(memory.port, operatorKey, key);
+    const authorizeMissing = await probeAuthorize(memory.api, key);
+    memory.api.close();
     console.log("ready");
     for (const { label, target } of targets(key, operatorKey, authorizeMissing === undefined)) {
       if (!selected(label)) {
@@ -1059,7 +849,8 @@ async function main(): Promise<void> {
     } else {
       process.stdout.write("starting Orgplane (Redis limiter, same database)… ");
       const shared = await startOrgplane("redis", dataDir, database, redis.url);
-      const authorizeMissingRedis = await probeAuthorize(shared.port, operatorKey, key);
+      const authorizeMissingRedis = await probeAuthorize(shared.api, key);
+      shared.api.close();
       console.log("ready");
       for (const { label, target } of targets(key, operatorKey, authorizeMissingRedis === undefined)) {
         if (!label.startsWith("POST ") || !selected(label)) {
@@ -1135,9 +926,7 @@ async function main(): Promise<void> {
 
 const runTimer = setTimeout(() => {
   console.error(`\nthe run exceeded ${RUN_TIMEOUT_MS / 1000} s: killing the servers`);
-  for (const child of children) {
-    killGroup(child, "SIGKILL");
-  }
+  killChildren();
   process.exit(1);
 }, RUN_TIMEOUT_MS);
 runTimer.unref();

@@ -6,6 +6,7 @@
 import { readFileSync } from "node:fs";
 import { parse } from "yaml";
 import type { StoredUsageEvent } from "../src/domain/usage/usage.store.ts";
+import { mulberry32 } from "../test/util.ts";
 
 /** A meter the generator reports, with how its values are drawn and what a unit costs in credits. */
 export type BenchMeter = {
@@ -33,17 +34,8 @@ export type BenchBatch = { org: BenchOrg; events: BenchEvent[] };
 
 export type Rng = () => number;
 
-/** mulberry32: a fast, seedable PRNG (the runs must be reproducible, not random). */
-export function rng(seed: number): Rng {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** mulberry32, the tests' seeded generator: the runs must be reproducible, not random. */
+export const rng: (seed: number) => Rng = mulberry32;
 
 function pick<T>(r: Rng, items: readonly T[]): T {
   const item = items[Math.floor(r() * items.length)];

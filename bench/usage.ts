@@ -40,18 +40,32 @@
  *   Small runs: BENCH_EVENTS=100000 BENCH_QUERY_EVENTS=500000 (about 2 minutes); add BENCH_QUERY_ORGS=50 for
  *     the full run's 10,000 events per org (the query's cost grows with the org's rollup rows, not the total).
  */
-import { type ChildProcess, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { openSync, readFileSync } from "node:fs";
-import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
-import { Agent, request as httpRequest, type OutgoingHttpHeaders } from "node:http";
-import { createServer } from "node:net";
+import { readFileSync } from "node:fs";
+import { writeFile } from "node:fs/promises";
 import { availableParallelism, tmpdir } from "node:os";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import pg from "pg";
 import type { UsageStore } from "../src/domain/usage/usage.store.ts";
 import { type Executor, openDatabase } from "../src/store/db.ts";
+import {
+  Api,
+  cleanUpOnExit,
+  cleanup,
+  createScratchDatabase,
+  jsonObject,
+  LatencyHistogram,
+  LOG_LEVEL,
+  type Orgplane,
+  onCleanup,
+  type Response,
+  ROOT,
+  type ScratchDatabase,
+  send,
+  startOrgplane as startServer,
+  stopChild,
+  tempDir,
+} from "./common.ts";
 import {
   type BatchSpec,
   type BenchBatch,
@@ -67,8 +81,6 @@ import {
   toJsonBody,
   toStoredEvents,
 } from "./usage-data.ts";
-
-const ROOT = fileURLToPath(new URL("..", import.meta.url));
 
 function intEnv(name: string, fallback: number, min: number): number {
   const raw = process.env[name];
@@ -96,7 +108,6 @@ if (!["auto", "http", "store"].includes(QUERY_LOAD)) {
 /** The HTTP load of the query phase is chosen when the measured rate does it within this. */
 const HTTP_LOAD_BUDGET_S = 240;
 const RUN_TIMEOUT_MS = intEnv("BENCH_TIMEOUT_MS", 30 * 60_000, 10_000);
-const LOG_LEVEL = process.env.BENCH_LOG_LEVEL || "info";
 
 const INGEST_ORGS = 100;
 /** BENCH_QUERY_ORGS: fewer orgs with as many events each as the full run's (e.g. 50 × 10,000) in a short run. */
@@ -113,9 +124,9 @@ const LATE_WINDOW_HOURS = 840;
 const QUERY_DAYS = 30;
 const HOUR_MS = 3_600_000;
 const DAY_MS = 24 * HOUR_MS;
-const READY_TIMEOUT_MS = 60_000;
-const STOP_TIMEOUT_MS = 20_000;
 const REQUEST_TIMEOUT_MS = 120_000;
+/** The histogram's range: a latency above it counts as 10 s. */
+const LATENCY_MAX_MS = 10_000;
 const SETUP_CONCURRENCY = 8;
 /** Credits granted to each ingestion org before the priced row: far more than it can spend. */
 const GRANT = "1000000000";
@@ -131,283 +142,37 @@ if (UNPRICED_METERS.length === 0) {
 const tag = randomBytes(4).toString("hex");
 const ids = new EventIds(tag);
 
-// ---------------------------------------------------------------------------------------------- children
-
-type Child = { name: string; proc: ChildProcess; pid: number; exited: Promise<void>; done: boolean };
-const children = new Set<Child>();
-const cleanups: (() => Promise<void>)[] = [];
-
-function spawnChild(name: string, args: string[], env: Record<string, string>, logFile: string): Child {
-  const fd = openSync(logFile, "a");
-  // detached: one kill reaches the child's whole process group. Output to a file: reading the log lines
-  // through a pipe would cost the load generator CPU.
-  const proc = spawn(process.execPath, args, {
-    cwd: ROOT,
-    env: { ...process.env, ...env },
-    detached: true,
-    stdio: ["ignore", fd, fd],
-  });
-  if (proc.pid === undefined) {
-    throw new Error(`could not start ${name}`);
-  }
-  const child: Child = {
-    name,
-    proc,
-    pid: proc.pid,
-    done: false,
-    exited: new Promise<void>((resolve) => {
-      proc.once("close", () => {
-        child.done = true;
-        children.delete(child);
-        resolve();
-      });
-    }),
-  };
-  children.add(child);
-  return child;
-}
-
-function killGroup(child: Child, signal: NodeJS.Signals): void {
-  try {
-    process.kill(-child.pid, signal);
-  } catch {
-    // Already gone.
-  }
-}
-
-async function stopChild(child: Child): Promise<void> {
-  if (child.done) {
-    return;
-  }
-  try {
-    process.kill(child.pid, "SIGTERM");
-  } catch {
-    // Already gone.
-  }
-  let timer: NodeJS.Timeout | undefined;
-  const timedOut = new Promise<boolean>((resolve) => {
-    timer = setTimeout(() => resolve(true), STOP_TIMEOUT_MS);
-  });
-  const late = await Promise.race([child.exited.then(() => false), timedOut]);
-  clearTimeout(timer);
-  if (late) {
-    console.error(`  ${child.name} did not stop within ${STOP_TIMEOUT_MS / 1000} s: killed`);
-  }
-  killGroup(child, "SIGKILL");
-  await child.exited;
-}
-
-let cleaning: Promise<void> | undefined;
-
-/** Stops the server, then runs the other clean-ups (pools, the scratch database, temp dirs) last first. */
-function cleanup(): Promise<void> {
-  cleaning ??= (async () => {
-    for (const child of [...children]) {
-      await stopChild(child);
-    }
-    for (const fn of cleanups.reverse()) {
-      try {
-        await fn();
-      } catch (error) {
-        console.error(`  clean-up failed: ${error instanceof Error ? error.message : String(error)}`);
-      }
-    }
-  })();
-  return cleaning;
-}
-
-process.on("exit", () => {
-  for (const child of children) {
-    killGroup(child, "SIGKILL");
-  }
-});
-for (const signal of ["SIGINT", "SIGTERM"] as const) {
-  process.once(signal, () => {
-    console.error(`\n${signal}: stopping the server and dropping the database`);
-    void cleanup().finally(() => process.exit(130));
-  });
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address();
-      const port = typeof address === "object" && address !== null ? address.port : 0;
-      server.close(() => (port > 0 ? resolve(port) : reject(new Error("no free port"))));
-    });
-  });
-}
-
-function logTail(file: string): string {
-  try {
-    return readFileSync(file, "utf8").slice(-3000);
-  } catch {
-    return "";
-  }
-}
-
-async function waitForStatus(child: Child, url: string, logFile: string): Promise<void> {
-  const deadline = Date.now() + READY_TIMEOUT_MS;
-  while (Date.now() < deadline) {
-    if (child.done) {
-      throw new Error(`${child.name} exited before ${url} answered 200:\n${logTail(logFile)}`);
-    }
-    try {
-      const res = await fetch(url, { signal: AbortSignal.timeout(2_000) });
-      await res.body?.cancel();
-      if (res.status === 200) {
-        return;
-      }
-    } catch {
-      // Not listening yet.
-    }
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-  throw new Error(`${url} did not answer 200 within ${READY_TIMEOUT_MS / 1000} s:\n${logTail(logFile)}`);
-}
+cleanUpOnExit("stopping the server and dropping the database");
 
 // ------------------------------------------------------------------------------------------- database
 
-type Database = { name: string; url: string; admin: pg.Client };
+type Database = ScratchDatabase;
 
+/** A fresh database on BENCH_DATABASE_URL / TEST_DATABASE_URL / the local server, dropped by cleanup(). */
 async function freshDatabase(): Promise<Database> {
   const adminUrl =
     process.env.BENCH_DATABASE_URL ||
     process.env.TEST_DATABASE_URL ||
     "postgres://postgres@127.0.0.1:5432/postgres";
-  const admin = new pg.Client({ connectionString: adminUrl, application_name: "bench-usage-admin" });
-  try {
-    await admin.connect();
-  } catch (error) {
-    throw new Error(
-      `no PostgreSQL at ${new URL(adminUrl).host} (${error instanceof Error ? error.message : String(error)}): ` +
-        "set BENCH_DATABASE_URL to a server this benchmark may create a database on",
-    );
-  }
-  const name = `orgplane_bench_usage_${tag}`;
-  await admin.query(`create database ${name}`);
-  cleanups.push(async () => {
-    try {
-      await admin.query(`drop database if exists ${name} with (force)`);
-    } finally {
-      await admin.end();
-    }
-  });
-  const url = new URL(adminUrl);
-  url.pathname = `/${name}`;
-  return { name, url: url.toString(), admin };
+  const database = await createScratchDatabase(adminUrl, `orgplane_bench_usage_${tag}`, "bench-usage-admin");
+  onCleanup(() => database.drop());
+  return database;
 }
 
 // ---------------------------------------------------------------------------------------------- server
 
-type Orgplane = { child: Child; port: number; logFile: string; operatorKey: string };
-
-async function startOrgplane(workDir: string, database: Database): Promise<Orgplane> {
-  const port = await freePort();
-  // Outside the work directory, which goes at the end: the log is kept for a look afterwards.
-  const logFile = join(tmpdir(), `orgplane-bench-usage-${tag}.log`);
-  const env: Record<string, string> = {
-    HOST: "127.0.0.1",
-    PORT: String(port),
-    ORGPLANE_DATA_DIR: workDir,
-    LOG_LEVEL,
-    DATABASE_URL: database.url,
-    REDIS_URL: "",
-    ORGPLANE_CONFIG: "",
-    ORGPLANE_PRESET: PRESET,
-    USAGE_LATE_WINDOW_HOURS: String(LATE_WINDOW_HOURS),
-  };
-  const profile = process.env.BENCH_CPU_PROF
-    ? ["--cpu-prof", `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`]
-    : [];
-  const child = spawnChild("Orgplane", [...profile, "src/main.ts"], env, logFile);
-  await waitForStatus(child, `http://127.0.0.1:${port}/readyz`, logFile);
-  const operatorKey = (await readFile(join(workDir, "operator-key"), "utf8")).trim();
-  return { child, port, logFile, operatorKey };
-}
-
-type Response = { status: number; text: string };
-
-function send(
-  agent: Agent,
-  port: number,
-  method: string,
-  path: string,
-  headers: OutgoingHttpHeaders,
-  body?: Buffer,
-): Promise<Response> {
-  return new Promise((resolve, reject) => {
-    const req = httpRequest(
-      {
-        agent,
-        host: "127.0.0.1",
-        port,
-        method,
-        path,
-        headers: body === undefined ? headers : { ...headers, "Content-Length": body.length },
-        timeout: REQUEST_TIMEOUT_MS,
-      },
-      (res) => {
-        const chunks: Buffer[] = [];
-        res.on("data", (chunk: Buffer) => chunks.push(chunk));
-        res.on("end", () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString() }));
-        res.on("error", reject);
-      },
-    );
-    req.on("timeout", () => req.destroy(new Error(`${method} ${path} timed out`)));
-    req.on("error", reject);
-    req.end(body);
-  });
-}
-
-function jsonObject(text: string): Record<string, unknown> {
-  try {
-    const parsed: unknown = JSON.parse(text);
-    if (typeof parsed === "object" && parsed !== null && !Array.isArray(parsed)) {
-      return parsed as Record<string, unknown>;
-    }
-  } catch {
-    // Not JSON.
-  }
-  return {};
-}
-
-class Api {
-  readonly agent = new Agent({ keepAlive: true, maxSockets: Math.max(CONCURRENCY, SETUP_CONCURRENCY) });
-  readonly port: number;
-  readonly operatorKey: string;
-  constructor(port: number, operatorKey: string) {
-    this.port = port;
-    this.operatorKey = operatorKey;
-  }
-
-  headers(json: boolean): OutgoingHttpHeaders {
-    return {
-      Authorization: `Bearer ${this.operatorKey}`,
-      ...(json ? { "Content-Type": "application/json" } : {}),
-    };
-  }
-
-  async call(method: string, path: string, body?: unknown): Promise<Response> {
-    return send(
-      this.agent,
-      this.port,
-      method,
-      path,
-      this.headers(body !== undefined),
-      body === undefined ? undefined : Buffer.from(JSON.stringify(body)),
-    );
-  }
-
-  async expect(what: string, method: string, path: string, status: number, body?: unknown) {
-    const r = await this.call(method, path, body);
-    if (r.status !== status) {
-      throw new Error(`${what}: expected ${status}, got ${r.status}: ${r.text.slice(0, 500)}`);
-    }
-    return jsonObject(r.text);
-  }
+function startOrgplane(workDir: string, database: Database): Promise<Orgplane> {
+  return startServer(
+    "Orgplane",
+    workDir,
+    {
+      DATABASE_URL: database.url,
+      ORGPLANE_PRESET: PRESET,
+      USAGE_LATE_WINDOW_HOURS: String(LATE_WINDOW_HOURS),
+    },
+    // Outside the work directory, which goes at the end: the log is kept for a look afterwards.
+    join(tmpdir(), `orgplane-bench-usage-${tag}.log`),
+  );
 }
 
 /** Runs `work(i)` for i in [0, count) with `concurrency` in flight. */
@@ -443,32 +208,6 @@ async function createOrgs(api: Api, count: number): Promise<BenchOrg[]> {
 }
 
 // ------------------------------------------------------------------------------------------ measurement
-
-/** 10 µs buckets up to 10 s. */
-class LatencyHistogram {
-  static readonly BUCKET_MS = 0.01;
-  readonly buckets = new Uint32Array(1_000_000);
-  count = 0;
-
-  record(ms: number): void {
-    const index = Math.min(this.buckets.length - 1, Math.max(0, Math.floor(ms / LatencyHistogram.BUCKET_MS)));
-    this.buckets[index] = (this.buckets[index] ?? 0) + 1;
-    this.count++;
-  }
-
-  /** Upper edge of the bucket holding the p-th percentile, in ms. */
-  percentile(p: number): number {
-    const rank = Math.max(1, Math.ceil((p / 100) * this.count));
-    let seen = 0;
-    for (let i = 0; i < this.buckets.length; i++) {
-      seen += this.buckets[i] ?? 0;
-      if (seen >= rank) {
-        return (i + 1) * LatencyHistogram.BUCKET_MS;
-      }
-    }
-    return Number.NaN;
-  }
-}
 
 /** CPU seconds of one process (user + system) from /proc; undefined when it is gone or not Linux. */
 function processCpuSeconds(pid: number): number | undefined {
@@ -559,7 +298,7 @@ async function ingest(api: Api, source: BodySource, concurrency: number): Promis
     rejected: 0,
     failed: 0,
     reasons: new Map(),
-    batchLatency: new LatencyHistogram(),
+    batchLatency: new LatencyHistogram(LATENCY_MAX_MS),
   };
   const headers = api.headers(true);
   const started = performance.now();
@@ -568,7 +307,7 @@ async function ingest(api: Api, source: BodySource, concurrency: number): Promis
     const t0 = performance.now();
     let r: Response;
     try {
-      r = await send(api.agent, api.port, "POST", "/v1/usage/events", headers, body);
+      r = await send(api.agent, api.port, "POST", "/v1/usage/events", headers, body, api.timeoutMs);
     } catch (error) {
       result.failed++;
       note(result.reasons, `request error: ${error instanceof Error ? error.message : String(error)}`);
@@ -677,6 +416,27 @@ async function transactionCount(database: Database): Promise<number> {
 
 const settleStats = () => new Promise((resolve) => setTimeout(resolve, 1_500));
 
+type Accounting = { database: Database; orgplanePid: number };
+
+/**
+ * `work`, and the SQL transactions of the scratch database (statements outside one count one each) and the
+ * CPU it took; the statistics are let settle before and after. The stats queries of the admin connection
+ * run in another database: not counted.
+ */
+async function accounted<T>(
+  accounting: Accounting,
+  work: () => Promise<T>,
+): Promise<{ result: T; transactions: number; cpu: CpuSpent }> {
+  await settleStats();
+  const transactionsBefore = await transactionCount(accounting.database);
+  const cpuStart = await cpuSnapshot(accounting.database, accounting.orgplanePid);
+  const result = await work();
+  const cpu = await cpuSince(cpuStart, accounting.database, accounting.orgplanePid);
+  await settleStats();
+  const transactions = (await transactionCount(accounting.database)) - transactionsBefore;
+  return { result, transactions, cpu };
+}
+
 /** One request at a time: latency without queueing. */
 async function sequential(
   api: Api,
@@ -684,46 +444,34 @@ async function sequential(
   expect: string,
   warmup: number,
   count: number,
-  accounting?: { database: Database; orgplanePid: number },
+  accounting: Accounting,
 ): Promise<Sequential> {
-  const hist = new LatencyHistogram();
+  const hist = new LatencyHistogram(LATENCY_MAX_MS);
   const problems = new Map<string, number>();
   const headers = api.headers(false);
-  let before: { transactions: number; cpu: CpuSnapshot } | undefined;
-  for (let i = 0; i < warmup + count; i++) {
-    if (i === warmup && accounting !== undefined) {
-      await settleStats();
-      before = {
-        transactions: await transactionCount(accounting.database),
-        cpu: await cpuSnapshot(accounting.database, accounting.orgplanePid),
-      };
+  const run = async (from: number, to: number) => {
+    for (let i = from; i < to; i++) {
+      const t0 = performance.now();
+      const r = await send(api.agent, api.port, "GET", path(i), headers, undefined, api.timeoutMs);
+      const ms = performance.now() - t0;
+      if (r.status !== 200 || !r.text.includes(expect)) {
+        note(problems, `${r.status} ${r.text.slice(0, 160)}`);
+        continue;
+      }
+      if (i >= warmup) {
+        hist.record(ms);
+      }
     }
-    const t0 = performance.now();
-    const r = await send(api.agent, api.port, "GET", path(i), headers);
-    const ms = performance.now() - t0;
-    if (r.status !== 200 || !r.text.includes(expect)) {
-      note(problems, `${r.status} ${r.text.slice(0, 160)}`);
-      continue;
-    }
-    if (i >= warmup) {
-      hist.record(ms);
-    }
-  }
-  let perRequest: Sequential["perRequest"];
-  if (accounting !== undefined && before !== undefined) {
-    const cpu = await cpuSince(before.cpu, accounting.database, accounting.orgplanePid);
-    await settleStats();
-    // The two stats queries of the admin connection run in another database: not counted.
-    const transactions = (await transactionCount(accounting.database)) - before.transactions;
-    perRequest = {
-      transactions: transactions / count,
-      cpu: { orgplane: cpu.orgplane / count, postgres: cpu.postgres / count, self: cpu.self / count },
-    };
-  }
+  };
+  await run(0, warmup);
+  const { transactions, cpu } = await accounted(accounting, () => run(warmup, warmup + count));
   return {
     hist,
     problems: [...problems].map(([what, n]) => `${n}× ${what}`),
-    ...(perRequest === undefined ? {} : { perRequest }),
+    perRequest: {
+      transactions: transactions / count,
+      cpu: { orgplane: cpu.orgplane / count, postgres: cpu.postgres / count, self: cpu.self / count },
+    },
   };
 }
 
@@ -737,7 +485,7 @@ async function sequentialSql(
   from: Date,
   to: Date,
 ): Promise<Sequential> {
-  const hist = new LatencyHistogram();
+  const hist = new LatencyHistogram(LATENCY_MAX_MS);
   const problems = new Map<string, number>();
   const client = new pg.Client({ connectionString: database.url });
   await client.connect();
@@ -903,8 +651,7 @@ type IngestRow = {
 
 async function main(): Promise<void> {
   const started = performance.now();
-  const workDir = await mkdtemp(join(tmpdir(), "orgplane-bench-usage-"));
-  cleanups.push(() => rm(workDir, { recursive: true, force: true }));
+  const workDir = await tempDir("orgplane-bench-usage-");
 
   const database = await freshDatabase();
   console.log(
@@ -919,7 +666,11 @@ async function main(): Promise<void> {
 
   step(`starting Orgplane (ORGPLANE_PRESET=${PRESET})`);
   const server = await startOrgplane(workDir, database);
-  const api = new Api(server.port, server.operatorKey);
+  const api = new Api(server.port, server.operatorKey, {
+    maxSockets: Math.max(CONCURRENCY, SETUP_CONCURRENCY),
+    timeoutMs: REQUEST_TIMEOUT_MS,
+  });
+  const accounting: Accounting = { database, orgplanePid: server.child.pid };
   console.log("ready");
 
   const orgCount = Math.max(INGEST_ORGS, QUERY_EVENTS > 0 ? QUERY_ORGS : 0);
@@ -998,28 +749,26 @@ async function main(): Promise<void> {
   console.log(`${((performance.now() - t0) / 1000).toFixed(1)} s`);
 
   // ---- baseline first
-  await checkpoint(database);
-  step(`raw INSERT … ON CONFLICT DO NOTHING of the same rows, ${CONCURRENCY} clients (first)`);
-  const rawFirst = await rawInsert(
-    database,
-    "bench_raw_first",
-    warmRawFirst.map(toBaselineParams),
-    rawParams,
-    CONCURRENCY,
-  );
-  console.log(`${int(rawFirst.rows / rawFirst.seconds)} rows/s`);
+  const rawBaseline = async (when: "first" | "last", warmup: readonly BenchBatch[]): Promise<RawResult> => {
+    await checkpoint(database);
+    step(`raw INSERT … ON CONFLICT DO NOTHING of the same rows, ${CONCURRENCY} clients (${when})`);
+    const raw = await rawInsert(
+      database,
+      `bench_raw_${when}`,
+      warmup.map(toBaselineParams),
+      rawParams,
+      CONCURRENCY,
+    );
+    console.log(`${int(raw.rows / raw.seconds)} rows/s`);
+    return raw;
+  };
+  const rawFirst = await rawBaseline("first", warmRawFirst);
 
   // ---- HTTP ingestion: unpriced, then priced
   const ingestRows: IngestRow[] = [];
   const measuredIngest = async (label: string, bodies: BodySource, target: boolean) => {
-    await settleStats();
-    const transactionsBefore = await transactionCount(database);
-    const cpuStart = await cpuSnapshot(database, server.child.pid);
-    const result = await ingest(api, bodies, CONCURRENCY);
-    const cpu = await cpuSince(cpuStart, database, server.child.pid);
-    await settleStats();
-    const transactions = ((await transactionCount(database)) - transactionsBefore) / bodies.count;
-    ingestRows.push({ label, result, cpu, transactions, target });
+    const { result, transactions, cpu } = await accounted(accounting, () => ingest(api, bodies, CONCURRENCY));
+    ingestRows.push({ label, result, cpu, transactions: transactions / bodies.count, target });
     return result;
   };
   await checkpoint(database);
@@ -1058,16 +807,7 @@ async function main(): Promise<void> {
   }
 
   // ---- baseline last
-  await checkpoint(database);
-  step(`raw INSERT … ON CONFLICT DO NOTHING of the same rows, ${CONCURRENCY} clients (last)`);
-  const rawLast = await rawInsert(
-    database,
-    "bench_raw_last",
-    warmRawLast.map(toBaselineParams),
-    rawParams,
-    CONCURRENCY,
-  );
-  console.log(`${int(rawLast.rows / rawLast.seconds)} rows/s`);
+  const rawLast = await rawBaseline("last", warmRawLast);
   // Free the baseline's memory and disk before the big load.
   rawParams.length = 0;
   const scratch = new pg.Client({ connectionString: database.url });
@@ -1076,17 +816,14 @@ async function main(): Promise<void> {
   await scratch.end();
 
   const rawRate = (rawFirst.rows / rawFirst.seconds + rawLast.rows / rawLast.seconds) / 2;
+  const rawRow = (when: string, raw: RawResult): TableRow => ({
+    label: `raw INSERT … ON CONFLICT DO NOTHING (${when})`,
+    value: `${int(raw.rows / raw.seconds)} rows/s`,
+    verdict: `${int(raw.inserted)} inserted; ${cpuText(raw.cpu, raw.rows)}`,
+  });
   const ingestTable: TableRow[] = [
-    {
-      label: "raw INSERT … ON CONFLICT DO NOTHING (first)",
-      value: `${int(rawFirst.rows / rawFirst.seconds)} rows/s`,
-      verdict: `${int(rawFirst.inserted)} inserted; ${cpuText(rawFirst.cpu, rawFirst.rows)}`,
-    },
-    {
-      label: "raw INSERT … ON CONFLICT DO NOTHING (last)",
-      value: `${int(rawLast.rows / rawLast.seconds)} rows/s`,
-      verdict: `${int(rawLast.inserted)} inserted; ${cpuText(rawLast.cpu, rawLast.rows)}`,
-    },
+    rawRow("first", rawFirst),
+    rawRow("last", rawLast),
     { label: "raw insert, mean: the baseline", value: `${int(rawRate)} rows/s` },
   ];
   const rawDrift =
@@ -1209,7 +946,6 @@ async function main(): Promise<void> {
     const usagePath = () =>
       `/v1/organizations/${(queryOrgs[Math.floor(pickOrg() * queryOrgs.length)] as BenchOrg).id}/usage?${range}`;
     step(`GET …/usage (${QUERY_DAYS} days by day) for random orgs, one at a time, ${int(QUERIES)} requests`);
-    const accounting = { database, orgplanePid: server.child.pid };
     const usage = await sequential(api, usagePath, '"totals"', QUERY_WARMUP, QUERIES, accounting);
     console.log("done");
     step("baselines: GET /healthz and GET /v1/me, the same way");

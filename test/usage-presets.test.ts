@@ -9,6 +9,7 @@ import {
   type TestContext,
   uniqueName,
 } from "./harness.ts";
+import { SUMMARY_FIELDS } from "./presets.ts";
 
 /**
  * The usage view of each preset (GET /v1/organizations/{org_id}/usage → `summary`) shows the fields of its
@@ -147,19 +148,7 @@ function expectAmount(actual: unknown, expected: number, what: string): void {
 
 describe("llm-router: the org's token, cost, savings, request and app counts (reference page: Pulze org)", () => {
   const ctx = presetContext("llm-router");
-  const FIELDS = [
-    "prompt_tokens",
-    "completion_tokens",
-    "total_tokens",
-    "prompt_tokens_cost",
-    "completion_tokens_cost",
-    "total_tokens_cost",
-    "prompt_tokens_cost_savings",
-    "completion_tokens_cost_savings",
-    "total_tokens_cost_savings",
-    "num_requests",
-    "num_apps",
-  ];
+  const FIELDS = SUMMARY_FIELDS["llm-router"];
 
   it("sums this cycle's tokens, prices them against the benchmark model, counts requests and apps", async () => {
     const { t, clock, catalog } = ctx();
@@ -375,22 +364,7 @@ describe("managed-postgres: totals, per-project rows and storage history (refere
 
 describe("rag-search: the organization's counters and time-ranged usage (reference: Trieve org usage)", () => {
   const ctx = presetContext("rag-search");
-  const FIELDS = [
-    "dataset_count",
-    "user_count",
-    "file_storage",
-    "message_count",
-    "chunk_count",
-    "search_tokens",
-    "message_tokens",
-    "search_count",
-    "bytes_ingested",
-    "tokens_ingested",
-    "ocr_pages_ingested",
-    "website_pages_scraped",
-    "events_ingested",
-    "current_months_message_count",
-  ];
+  const FIELDS = SUMMARY_FIELDS["rag-search"];
 
   it("counters from gauges and members; sums over the range; this month's messages whatever the range", async () => {
     const { t, clock } = ctx();

@@ -943,6 +943,8 @@ describe("GET /v1/organizations/{org_id}/usage: aggregations", () => {
   });
 
   const dayRange = `from=${D1}T00:00:00Z&to=2031-02-03T00:00:00Z`;
+  /** A label of seriesOf(…, dimension): the day's start and the project or key ("null": none). */
+  const dayAnd = (day: string, who: string) => `${iso(`${day}T00:00:00Z`)}|${who}`;
 
   it("totals per meter: sum, count, max, last (latest per project, summed), unique_count", async () => {
     const body = await usageOk(orgId, `${dayRange}&granularity=day`);
@@ -1017,16 +1019,15 @@ describe("GET /v1/organizations/{org_id}/usage: aggregations", () => {
   it("group_by project: series and the per-project table (null = the org's own events)", async () => {
     const body = await usageOk(orgId, `${dayRange}&group_by=project`);
     expect(body.group_by).toContain("project");
-    const d = (day: string, who: string) => `${iso(`${day}T00:00:00Z`)}|${who}`;
     expect(seriesOf(body, "api_calls", "project_id")).toEqual({
-      [d(D1, prjA)]: 7,
-      [d(D1, prjB)]: 3,
-      [d(D2, "null")]: 7,
+      [dayAnd(D1, prjA)]: 7,
+      [dayAnd(D1, prjB)]: 3,
+      [dayAnd(D2, "null")]: 7,
     });
     expect(seriesOf(body, "storage_bytes", "project_id")).toEqual({
-      [d(D1, prjA)]: 150,
-      [d(D1, prjB)]: 50,
-      [d(D2, prjA)]: 120,
+      [dayAnd(D1, prjA)]: 150,
+      [dayAnd(D1, prjB)]: 50,
+      [dayAnd(D2, prjA)]: 120,
     });
     for (const p of body.series) {
       expect(p).toHaveProperty("project_id");
@@ -1055,16 +1056,15 @@ describe("GET /v1/organizations/{org_id}/usage: aggregations", () => {
 
   it("group_by key, and project and key together", async () => {
     const body = await usageOk(orgId, `${dayRange}&group_by=key`);
-    const d = (day: string, who: string) => `${iso(`${day}T00:00:00Z`)}|${who}`;
     expect(seriesOf(body, "api_calls", "key_id")).toEqual({
-      [d(D1, keyA.id)]: 2,
-      [d(D1, keyB.id)]: 8,
-      [d(D2, keyA.id)]: 7,
+      [dayAnd(D1, keyA.id)]: 2,
+      [dayAnd(D1, keyB.id)]: 8,
+      [dayAnd(D2, keyA.id)]: 7,
     });
     expect(seriesOf(body, "active_users", "key_id")).toEqual({
-      [d(D1, keyA.id)]: 2,
-      [d(D1, keyB.id)]: 1,
-      [d(D2, keyA.id)]: 2,
+      [dayAnd(D1, keyA.id)]: 2,
+      [dayAnd(D1, keyB.id)]: 1,
+      [dayAnd(D2, keyA.id)]: 2,
     });
     for (const p of body.series) {
       expect(p).toHaveProperty("key_id");

@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest";
+import { SUMMARY_FIELDS } from "../../../test/presets.ts";
 import { CatalogError, loadPreset, parseCatalog } from "../../infra/catalog-file.ts";
 import type { Catalog } from "../catalog/catalog.types.ts";
 import type { MeterTotal, UsageProject, UsageViewData } from "./usage.types.ts";
@@ -68,19 +69,7 @@ describe("renderUsageView", () => {
       num_requests: 7,
       num_apps: 3,
     });
-    expect(Object.keys(summary)).toEqual([
-      "prompt_tokens",
-      "completion_tokens",
-      "total_tokens",
-      "prompt_tokens_cost",
-      "completion_tokens_cost",
-      "total_tokens_cost",
-      "prompt_tokens_cost_savings",
-      "completion_tokens_cost_savings",
-      "total_tokens_cost_savings",
-      "num_requests",
-      "num_apps",
-    ]);
+    expect(Object.keys(summary)).toEqual(SUMMARY_FIELDS["llm-router"]);
   });
 
   it("computes money in exact decimals: 0.1 + 0.2 credits is 0.3, 3 × 0.1 is 0.3", () => {
@@ -473,47 +462,49 @@ describe("usage_view in the catalog", () => {
     expect(errorFor(METERS, "  x: { meter: nope }")).toMatch(
       /^invalid catalog test\.yaml:9:15: usage_view\.x\.meter names no meter 'nope'$/,
     );
-    expect(at(errorFor(METERS, "  x:\n    y: { gauge: a }"))).toBe(
-      "usage_view.x.y.gauge 'a' is not a gauge (a meter with aggregation: last)",
-    );
-    expect(at(errorFor(METERS, "  x: { cost: [a, g] }"))).toBe(
-      "usage_view.x.cost[1] meter 'g' has no cost_per_unit",
-    );
-    expect(at(errorFor(METERS, "  x: { savings: a }"))).toBe(
-      "usage_view.x.savings meter 'a' has no benchmark_cost_per_unit",
-    );
-    expect(at(errorFor(METERS, "  x: { credits: a }"))).toBe(
-      "usage_view.x.credits meter 'a' has no credit cost (credit_costs)",
-    );
-    expect(at(errorFor(METERS, "  x: { quota_limit: disk }"))).toBe(
-      "usage_view.x.quota_limit names no quota 'disk' (neither a plan's, a meter's nor one Orgplane counts)",
-    );
-    expect(at(errorFor(METERS, "  x: { rate_7d: { success: [a], total: [zz] } }"))).toBe(
-      "usage_view.x.rate_7d.total[0] names no meter 'zz'",
-    );
-    expect(at(errorFor(METERS, "  x: { range: { meter: a } }"))).toBe(
-      "usage_view.x.range must be from or to",
-    );
-    expect(at(errorFor(METERS, "  x: { history: { meter: g, time_field: t } }"))).toBe(
-      "usage_view.x.history.value_field is required",
-    );
-    expect(at(errorFor(METERS, "  x: 5"))).toMatch(/^usage_view\.x must be a source /);
-    expect(at(errorFor(METERS, "  x: {}"))).toBe("usage_view.x must have at least one field");
-    expect(at(errorFor(METERS, "  x: { meter: a, gauge: g }"))).toMatch(
-      /^usage_view\.x is a source \('meter'\) only when 'meter' is its one member/,
-    );
-    expect(at(errorFor(METERS, "  x: { project: id }"))).toBe(
-      "usage_view.x.project can only be used inside per_project",
-    );
-    expect(at(errorFor(METERS, "  x: { per_project: { n: { count: projects } } }"))).toBe(
-      "usage_view.x.per_project.n.count is the organization's, so cannot be inside per_project",
-    );
-    expect(at(errorFor(METERS, "  x: { per_project: { n: { per_project: { m: { meter: a } } } } }"))).toBe(
-      "usage_view.x.per_project.n.per_project is a list, and lists cannot be inside per_project",
-    );
-    expect(at(errorFor(METERS, "  x: { count: projectz }"))).toBe(
-      "usage_view.x.count must be projects, members, api_keys or invitations",
-    );
+    // The view given under METERS' catalog → the mistake, after the file, line and column.
+    const cases: [string, string | RegExp][] = [
+      [
+        "  x:\n    y: { gauge: a }",
+        "usage_view.x.y.gauge 'a' is not a gauge (a meter with aggregation: last)",
+      ],
+      ["  x: { cost: [a, g] }", "usage_view.x.cost[1] meter 'g' has no cost_per_unit"],
+      ["  x: { savings: a }", "usage_view.x.savings meter 'a' has no benchmark_cost_per_unit"],
+      ["  x: { credits: a }", "usage_view.x.credits meter 'a' has no credit cost (credit_costs)"],
+      [
+        "  x: { quota_limit: disk }",
+        "usage_view.x.quota_limit names no quota 'disk' (neither a plan's, a meter's nor one Orgplane counts)",
+      ],
+      [
+        "  x: { rate_7d: { success: [a], total: [zz] } }",
+        "usage_view.x.rate_7d.total[0] names no meter 'zz'",
+      ],
+      ["  x: { range: { meter: a } }", "usage_view.x.range must be from or to"],
+      ["  x: { history: { meter: g, time_field: t } }", "usage_view.x.history.value_field is required"],
+      ["  x: 5", /^usage_view\.x must be a source /],
+      ["  x: {}", "usage_view.x must have at least one field"],
+      [
+        "  x: { meter: a, gauge: g }",
+        /^usage_view\.x is a source \('meter'\) only when 'meter' is its one member/,
+      ],
+      ["  x: { project: id }", "usage_view.x.project can only be used inside per_project"],
+      [
+        "  x: { per_project: { n: { count: projects } } }",
+        "usage_view.x.per_project.n.count is the organization's, so cannot be inside per_project",
+      ],
+      [
+        "  x: { per_project: { n: { per_project: { m: { meter: a } } } } }",
+        "usage_view.x.per_project.n.per_project is a list, and lists cannot be inside per_project",
+      ],
+      ["  x: { count: projectz }", "usage_view.x.count must be projects, members, api_keys or invitations"],
+    ];
+    for (const [view, mistake] of cases) {
+      if (typeof mistake === "string") {
+        expect(at(errorFor(METERS, view)), view).toBe(mistake);
+      } else {
+        expect(at(errorFor(METERS, view)), view).toMatch(mistake);
+      }
+    }
   });
 
   it("accepts quotas of a plan, of a meter, and the ones Orgplane counts", () => {

@@ -1,0 +1,394 @@
+/**
+ * What the HTTP benchmarks (bench/authorize.ts, bench/usage.ts) share: the servers they start as child
+ * processes and how those are stopped whatever ends the run, a scratch database, the operator's API client
+ * for the set-up calls, and a latency histogram finer than autocannon's.
+ */
+import { type ChildProcess, spawn } from "node:child_process";
+import { openSync, readFileSync } from "node:fs";
+import { mkdtemp, readFile, rm } from "node:fs/promises";
+import { Agent, request as httpRequest, type OutgoingHttpHeaders } from "node:http";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import pg from "pg";
+
+export const ROOT = fileURLToPath(new URL("..", import.meta.url));
+/** Orgplane's LOG_LEVEL during a run. */
+export const LOG_LEVEL = process.env.BENCH_LOG_LEVEL || "info";
+const READY_TIMEOUT_MS = 60_000;
+const STOP_TIMEOUT_MS = 20_000;
+
+// ---------------------------------------------------------------------------------------------- children
+
+export type Child = { name: string; proc: ChildProcess; pid: number; exited: Promise<void>; done: boolean };
+const children = new Set<Child>();
+const cleanups: (() => Promise<void>)[] = [];
+
+export function spawnChild(
+  name: string,
+  args: string[],
+  env: Record<string, string>,
+  logFile: string,
+): Child {
+  const fd = openSync(logFile, "a");
+  // detached: the child leads its own process group, so one kill reaches Orgplane and its PostgreSQL.
+  // Output goes to a file, not a pipe: reading the log lines would cost this process (the load generator)
+  // CPU and distort the figures.
+  const proc = spawn(process.execPath, args, {
+    cwd: ROOT,
+    env: { ...process.env, ...env },
+    detached: true,
+    stdio: ["ignore", fd, fd],
+  });
+  if (proc.pid === undefined) {
+    throw new Error(`could not start ${name}`);
+  }
+  const child: Child = {
+    name,
+    proc,
+    pid: proc.pid,
+    done: false,
+    exited: new Promise<void>((resolve) => {
+      proc.once("close", () => {
+        child.done = true;
+        children.delete(child);
+        resolve();
+      });
+    }),
+  };
+  children.add(child);
+  return child;
+}
+
+function killGroup(child: Child, signal: NodeJS.Signals): void {
+  try {
+    process.kill(-child.pid, signal);
+  } catch {
+    // Already gone.
+  }
+}
+
+/** SIGKILL to every child's process group, at once: the last resort. */
+export function killChildren(): void {
+  for (const child of children) {
+    killGroup(child, "SIGKILL");
+  }
+}
+
+/** SIGTERM to the process alone (Orgplane then stops its embedded PostgreSQL cleanly), SIGKILL to its group on timeout. */
+export async function stopChild(child: Child): Promise<void> {
+  if (child.done) {
+    return;
+  }
+  try {
+    process.kill(child.pid, "SIGTERM");
+  } catch {
+    // Already gone.
+  }
+  let timer: NodeJS.Timeout | undefined;
+  const timedOut = new Promise<boolean>((resolve) => {
+    timer = setTimeout(() => resolve(true), STOP_TIMEOUT_MS);
+  });
+  const late = await Promise.race([child.exited.then(() => false), timedOut]);
+  clearTimeout(timer);
+  if (late) {
+    console.error(`  ${child.name} did not stop within ${STOP_TIMEOUT_MS / 1000} s: killed`);
+  }
+  killGroup(child, "SIGKILL");
+  await child.exited;
+}
+
+/** Run by cleanup() after the children have stopped, the last registered first (temp dirs, pools, databases). */
+export function onCleanup(fn: () => Promise<void>): void {
+  cleanups.push(fn);
+}
+
+/** A new directory under the system's temp directory, removed by cleanup(). */
+export async function tempDir(prefix: string): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), prefix));
+  onCleanup(() => rm(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+let cleaning: Promise<void> | undefined;
+
+/** Stops the children, then runs the other clean-ups; once, however often it is called. */
+export function cleanup(): Promise<void> {
+  cleaning ??= (async () => {
+    for (const child of [...children]) {
+      await stopChild(child);
+    }
+    for (const fn of cleanups.reverse()) {
+      try {
+        await fn();
+      } catch (error) {
+        console.error(`  clean-up failed: ${error instanceof Error ? error.message : String(error)}`);
+      }
+    }
+  })();
+  return cleaning;
+}
+
+/**
+ * Whatever ends this process takes its children with it (synchronously, on exit); SIGINT and SIGTERM print
+ * `<signal>: <what>`, run cleanup() and exit with 130.
+ */
+export function cleanUpOnExit(what: string): void {
+  process.on("exit", killChildren);
+  for (const signal of ["SIGINT", "SIGTERM"] as const) {
+    process.once(signal, () => {
+      console.error(`\n${signal}: ${what}`);
+      void cleanup().finally(() => process.exit(130));
+    });
+  }
+}
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once("error", reject);
+    server.listen(0, "127.0.0.1", () => {
+      const address = server.address();
+      const port = typeof address === "object" && address !== null ? address.port : 0;
+      server.close(() => (port > 0 ? resolve(port) : reject(new Error("no free port"))));
+    });
+  });
+}
+
+function logTail(file: string): string {
+  try {
+    return readFileSync(file, "utf8").slice(-3000);
+  } catch {
+    return "";
+  }
+}
+
+export async function waitForStatus(child: Child, url: string, logFile: string): Promise<void> {
+  const deadline = Date.now() + READY_TIMEOUT_MS;
+  while (Date.now() < deadline) {
+    if (child.done) {
+      throw new Error(`${child.name} exited before ${url} answered 200:\n${logTail(logFile)}`);
+    }
+    try {
+      const res = await fetch(url, { signal: AbortSignal.timeout(2_000) });
+      await res.body?.cancel();
+      if (res.status === 200) {
+        return;
+      }
+    } catch {
+      // Not listening yet.
+    }
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  throw new Error(`${url} did not answer 200 within ${READY_TIMEOUT_MS / 1000} s:\n${logTail(logFile)}`);
+}
+
+export type Orgplane = { child: Child; port: number; logFile: string; operatorKey: string };
+
+/**
+ * `node src/main.ts` (as `npm start` runs it) on a free loopback port with its data directory `dataDir`,
+ * answering /readyz, and the operator key it wrote there. `env` goes over
+ * the defaults: LOG_LEVEL, and no DATABASE_URL, REDIS_URL, ORGPLANE_CONFIG or ORGPLANE_PRESET, whatever the
+ * shell has set (it must not change what is measured). BENCH_CPU_PROF=<dir>: the process writes a V8 CPU
+ * profile there when it stops.
+ */
+export async function startOrgplane(
+  name: string,
+  dataDir: string,
+  env: Record<string, string>,
+  logFile: string,
+): Promise<Orgplane> {
+  const port = await freePort();
+  const profile = process.env.BENCH_CPU_PROF
+    ? ["--cpu-prof", `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`]
+    : [];
+  const child = spawnChild(
+    name,
+    [...profile, "src/main.ts"],
+    {
+      HOST: "127.0.0.1",
+      PORT: String(port),
+      ORGPLANE_DATA_DIR: dataDir,
+      LOG_LEVEL,
+      DATABASE_URL: "",
+      REDIS_URL: "",
+      ORGPLANE_CONFIG: "",
+      ORGPLANE_PRESET: "",
+      ...env,
+    },
+    logFile,
+  );
+  await waitForStatus(child, `http://127.0.0.1:${port}/readyz`, logFile);
+  const operatorKey = (await readFile(join(dataDir, "operator-key"), "utf8")).trim();
+  return { child, port, logFile, operatorKey };
+}
+
+// ---------------------------------------------------------------------------------------------- database
+
+export type ScratchDatabase = { name: string; url: string; admin: pg.Client; drop(): Promise<void> };
+
+/** A new database `name` on the server of `adminUrl`; `drop()` drops it and closes the admin connection. */
+export async function createScratchDatabase(
+  adminUrl: string,
+  name: string,
+  applicationName?: string,
+): Promise<ScratchDatabase> {
+  const admin = new pg.Client({
+    connectionString: adminUrl,
+    ...(applicationName === undefined ? {} : { application_name: applicationName }),
+  });
+  try {
+    await admin.connect();
+  } catch (error) {
+    throw new Error(
+      `no PostgreSQL at ${new URL(adminUrl).host} (${error instanceof Error ? error.message : String(error)}): ` +
+        "set BENCH_DATABASE_URL to a server this benchmark may create a database on",
+    );
+  }
+  await admin.query(`create database ${name}`);
+  const url = new URL(adminUrl);
+  url.pathname = `/${name}`;
+  return {
+    name,
+    url: url.toString(),
+    admin,
+    async drop() {
+      try {
+        await admin.query(`drop database if exists ${name} with (force)`);
+      } finally {
+        await admin.end();
+      }
+    },
+  };
+}
+
+// ------------------------------------------------------------------------------------------- the API
+
+export type Response = { status: number; text: string };
+
+/** One request over `agent` (node:http: cheaper for the load generator than fetch), the body read whole. */
+export function send(
+  agent: Agent,
+  port: number,
+  method: string,
+  path: string,
+  headers: OutgoingHttpHeaders,
+  body: Buffer | undefined,
+  timeoutMs: number,
+): Promise<Response> {
+  return new Promise((resolve, reject) => {
+    const req = httpRequest(
+      {
+        agent,
+        host: "127.0.0.1",
+        port,
+        method,
+        path,
+        headers: body === undefined ? headers : { ...headers, "Content-Length": body.length },
+        timeout: timeoutMs,
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on("data", (chunk: Buffer) => chunks.push(chunk));
+        res.on("end", () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString() }));
+        res.on("error", reject);
+      },
+    );
+    req.on("timeout", () => req.destroy(new Error(`${method} ${path} timed out`)));
+    req.on("error", reject);
+    req.end(body);
+  });
+}
+
+/** The object a body holds, else {} (not JSON, or not an object): the status and text say enough. */
+export function jsonObject(text: string): Record<string, unknown> {
+  try {
+    const parsed: unknown = JSON.parse(text);
+    if (typeof parsed === "object" && parsed !== null && !Array.isArray(parsed)) {
+      return parsed as Record<string, unknown>;
+    }
+  } catch {
+    // Not JSON.
+  }
+  return {};
+}
+
+/** Orgplane's API as the operator: keep-alive connections, JSON bodies. */
+export class Api {
+  readonly agent: Agent;
+  readonly port: number;
+  readonly operatorKey: string;
+  readonly timeoutMs: number;
+  constructor(port: number, operatorKey: string, options: { maxSockets: number; timeoutMs: number }) {
+    this.port = port;
+    this.operatorKey = operatorKey;
+    this.agent = new Agent({ keepAlive: true, maxSockets: options.maxSockets });
+    this.timeoutMs = options.timeoutMs;
+  }
+
+  headers(json: boolean): OutgoingHttpHeaders {
+    return {
+      Authorization: `Bearer ${this.operatorKey}`,
+      ...(json ? { "Content-Type": "application/json" } : {}),
+    };
+  }
+
+  async call(method: string, path: string, body?: unknown): Promise<Response> {
+    return send(
+      this.agent,
+      this.port,
+      method,
+      path,
+      this.headers(body !== undefined),
+      body === undefined ? undefined : Buffer.from(JSON.stringify(body)),
+      this.timeoutMs,
+    );
+  }
+
+  /** The JSON object of the answer, which must have `status`. */
+  async expect(what: string, method: string, path: string, status: number, body?: unknown) {
+    const r = await this.call(method, path, body);
+    if (r.status !== status) {
+      throw new Error(`${what}: expected ${status}, got ${r.status}: ${r.text.slice(0, 500)}`);
+    }
+    return jsonObject(r.text);
+  }
+
+  /** Closes the kept-alive connections. */
+  close(): void {
+    this.agent.destroy();
+  }
+}
+
+// ------------------------------------------------------------------------------------------ measurement
+
+/** 10 µs buckets up to `maxMs` (the last bucket holds everything above): autocannon keeps whole milliseconds. */
+export class LatencyHistogram {
+  static readonly BUCKET_MS = 0.01;
+  readonly buckets: Uint32Array;
+  count = 0;
+
+  constructor(maxMs: number) {
+    this.buckets = new Uint32Array(Math.round(maxMs / LatencyHistogram.BUCKET_MS));
+  }
+
+  record(ms: number): void {
+    const index = Math.min(this.buckets.length - 1, Math.max(0, Math.floor(ms / LatencyHistogram.BUCKET_MS)));
+    this.buckets[index] = (this.buckets[index] ?? 0) + 1;
+    this.count++;
+  }
+
+  /** Upper edge of the bucket holding the p-th percentile, in ms; NaN when nothing was recorded. */
+  percentile(p: number): number {
+    const rank = Math.max(1, Math.ceil((p / 100) * this.count));
+    let seen = 0;
+    for (let i = 0; i < this.buckets.length; i++) {
+      seen += this.buckets[i] ?? 0;
+      if (seen >= rank) {
+        return (i + 1) * LatencyHistogram.BUCKET_MS;
+      }
+    }
+    return Number.NaN;
+  }
+}
