@@ -418,6 +418,14 @@ export function createUsageService(deps: {
     orgId: string,
     rows: StoredUsageEvent[],
   ): Promise<{ fresh: Set<string>; debit: Extract<DebitResult, { ok: true }> | null }> {
+    if (rows.every((r) => r.credits === "0")) {
+      // Nothing to debit: the batch is one statement, atomic and durable on its own (no BEGIN/COMMIT
+      // round trips on the busiest write path).
+      return {
+        fresh: new Set(await deps.stores.usage.insertBatch(orgId, rows, clock.now(), gaugeMeters)),
+        debit: null,
+      };
+    }
     return deps.db.transaction(async (stores) => {
       const fresh = new Set(await stores.usage.insertBatch(orgId, rows, clock.now(), gaugeMeters));
       let units = 0n;
