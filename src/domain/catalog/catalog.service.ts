@@ -50,6 +50,10 @@ export type CatalogService = {
 
 export type CatalogDeps = { store: PlanVersionsStore; catalog: Catalog };
 
+/** Plan versions kept in memory at most (a catalog has a handful; the bound only guards a runaway). */
+const MAX_CACHED_VERSIONS = 1000;
+const VERSION_TTL_MS = 5000;
+
 export function createCatalogService(deps: CatalogDeps): CatalogService {
   const { store, catalog } = deps;
   const order = new Map(catalog.plans.map((p, i) => [p.key, i]));
@@ -58,6 +62,10 @@ export function createCatalogService(deps: CatalogDeps): CatalogService {
     (order.get(a.key) ?? order.size) - (order.get(b.key) ?? order.size) ||
     (a.key < b.key ? -1 : a.key > b.key ? 1 : 0) ||
     b.version - a.version;
+
+  // A version's definition never changes once written (an edited plan is a new version); only its
+  // `isCurrent` may, when another process syncs a newer catalog: kept a few seconds.
+  const versions = new Map<string, { plan: PlanVersion; until: number }>();
 
   async function currentPlan(key: string): Promise<PlanVersion> {
     // A string no plan key can be is unknown without a database read (and never a 400 for odd bytes).
@@ -72,10 +80,19 @@ export function createCatalogService(deps: CatalogDeps): CatalogService {
     catalog: () => catalog,
     currentPlan,
     async planVersion(id) {
+      const now = Date.now();
+      const cached = versions.get(id);
+      if (cached !== undefined && cached.until > now) {
+        return cached.plan;
+      }
       const plan = isId("pln", id) ? await store.findVersion(id) : undefined;
       if (plan === undefined) {
         throw notFound("Plan version", id);
       }
+      if (versions.size >= MAX_CACHED_VERSIONS) {
+        versions.clear();
+      }
+      versions.set(id, { plan, until: now + VERSION_TTL_MS });
       return plan;
     },
     defaultPlan: () => currentPlan(catalog.defaultPlan),
