@@ -216,8 +216,10 @@ export function createSubscriptionsService(deps: {
    * transaction or lock when nothing is due, which is the common case.
    */
   async function current(orgId: string): Promise<CurrentSubscription> {
-    const fallback = await deps.catalog.fallbackPlan();
-    const found = await deps.stores.subscriptions.findByOrg(orgId);
+    const [fallback, found] = await Promise.all([
+      deps.catalog.fallbackPlan(),
+      deps.stores.subscriptions.findByOrg(orgId),
+    ]);
     if (found !== undefined && advance(found, fallback.id, deps.clock.now()).transitions.length === 0) {
       return withPlan(found);
     }
