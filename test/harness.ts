@@ -147,10 +147,8 @@ export const admitEveryRequest: RateLimiter = {
   async close() {},
 };
 
-/** Clone the run's migrated template into a database of this file's own and build the app on it. */
-export async function createTestContext(
-  options: { clock?: Clock; catalog?: Catalog; stripe?: StripeConfig; rateLimiter?: RateLimiter } = {},
-): Promise<TestContext> {
+/** A database of the caller's own, cloned from the run's migrated template (milliseconds); its URL. */
+export async function cloneTemplateDatabase(): Promise<string> {
   const adminUrl = inject("adminDatabaseUrl");
   const name = `orgplane_t_${inject("runId")}_${randomBytes(4).toString("hex")}`;
   const admin = new pg.Client({ connectionString: adminUrl });
@@ -160,7 +158,14 @@ export async function createTestContext(
   } finally {
     await admin.end();
   }
-  const databaseUrl = withDatabase(adminUrl, name);
+  return withDatabase(adminUrl, name);
+}
+
+/** Clone the run's migrated template into a database of this file's own and build the app on it. */
+export async function createTestContext(
+  options: { clock?: Clock; catalog?: Catalog; stripe?: StripeConfig; rateLimiter?: RateLimiter } = {},
+): Promise<TestContext> {
+  const databaseUrl = await cloneTemplateDatabase();
   const database = openDatabase({ url: databaseUrl, poolMax: 10, onPoolError: () => {} });
   const clock = options.clock ?? systemClock;
   const catalog = options.catalog ?? (await loadPreset(DEFAULT_PRESET));

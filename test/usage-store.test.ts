@@ -1,8 +1,6 @@
-import { randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { sql } from "drizzle-orm";
-import pg from "pg";
-import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   type GaugeValue,
   MissingUsagePartition,
@@ -12,7 +10,8 @@ import {
   type UniqueCount,
 } from "../src/domain/usage/usage.store.ts";
 import { type Database, openDatabase } from "../src/store/db.ts";
-import { mulberry32, withDatabase } from "./util.ts";
+import { cloneTemplateDatabase } from "./harness.ts";
+import { mulberry32 } from "./util.ts";
 
 /*
  * The PostgreSQL usage store against a real database: the property test feeds random batches (several
@@ -26,16 +25,7 @@ import { mulberry32, withDatabase } from "./util.ts";
 let database: Database;
 
 beforeAll(async () => {
-  const adminUrl = inject("adminDatabaseUrl");
-  const name = `orgplane_t_${inject("runId")}_${randomBytes(4).toString("hex")}`;
-  const admin = new pg.Client({ connectionString: adminUrl });
-  await admin.connect();
-  try {
-    await admin.query(`create database ${name} template ${inject("templateDatabase")}`);
-  } finally {
-    await admin.end();
-  }
-  database = openDatabase({ url: withDatabase(adminUrl, name), poolMax: 12, onPoolError: () => {} });
+  database = openDatabase({ url: await cloneTemplateDatabase(), poolMax: 12, onPoolError: () => {} });
 });
 
 afterAll(async () => {
