@@ -135,6 +135,9 @@ const MAX_ATTEMPTS = 4;
 /** Projects a usage view lists at most. */
 const MAX_VIEW_PROJECTS = 1000;
 
+/** What a batch's write committed: the ids that were new, and the debit of their credits (if any). */
+type Written = { fresh: Set<string>; debit: Extract<DebitResult, { ok: true }> | null; debited: string };
+
 /** The debit of a batch was refused: its costed events are rejected and the batch is written without them. */
 class DebitRefused extends Error {
   readonly reason: "insufficient_credits" | "spending_limit_reached";
@@ -244,7 +247,7 @@ export function createUsageService(deps: {
   subscriptions: Pick<SubscriptionsService, "current">;
   credits: Pick<CreditsService, "debitIn" | "settle">;
   spending: Pick<SpendingLimitsService, "assertNotBlocked" | "checkSpending">;
-  quotas: Pick<QuotasService, "recordUsageAlerts" | "check">;
+  quotas: Pick<QuotasService, "recordUsageAlerts">;
   clock: Clock;
   /** How old an event may be when it arrives. */
   lateWindowMs: number;
@@ -414,16 +417,14 @@ export function createUsageService(deps: {
   }
 
   /** One transaction: the new events, their rollups and the debit of their credits commit together. */
-  async function write(
-    orgId: string,
-    rows: StoredUsageEvent[],
-  ): Promise<{ fresh: Set<string>; debit: Extract<DebitResult, { ok: true }> | null }> {
+  async function write(orgId: string, rows: StoredUsageEvent[]): Promise<Written> {
     if (rows.every((r) => r.credits === "0")) {
       // Nothing to debit: the batch is one statement, atomic and durable on its own (no BEGIN/COMMIT
       // round trips on the busiest write path).
       return {
         fresh: new Set(await deps.stores.usage.insertBatch(orgId, rows, clock.now(), gaugeMeters)),
         debit: null,
+        debited: "0",
       };
     }
     return deps.db.transaction(async (stores) => {
@@ -435,9 +436,10 @@ export function createUsageService(deps: {
         }
       }
       if (units === 0n) {
-        return { fresh, debit: null };
+        return { fresh, debit: null, debited: "0" };
       }
-      const debit = await deps.credits.debitIn(stores, orgId, fromUnits(units), {
+      const debited = fromUnits(units);
+      const debit = await deps.credits.debitIn(stores, orgId, debited, {
         source: "usage",
         reference: `usage:${rows[0]?.id ?? ""}:${rows.length}`,
       });
@@ -447,7 +449,7 @@ export function createUsageService(deps: {
       if (!debit.ok) {
         throw new DebitRefused(debit, fresh);
       }
-      return { fresh, debit };
+      return { fresh, debit, debited };
     });
   }
 
@@ -838,13 +840,14 @@ export function createUsageService(deps: {
       await deps.spending.assertNotBlocked(orgId);
       const { candidates, outcomes } = await classify(orgId, events, sender);
       let refused: DebitRefused | undefined;
-      let result: { fresh: Set<string>; debit: Extract<DebitResult, { ok: true }> | null } | undefined;
+      let result: Written | undefined;
       for (let attempt = 0; attempt < MAX_ATTEMPTS && result === undefined; attempt++) {
         const rows = [...candidates.values()]
           .filter((r) => refused === undefined || r.credits === "0")
           .sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
         try {
-          result = rows.length === 0 ? { fresh: new Set(), debit: null } : await write(orgId, rows);
+          result =
+            rows.length === 0 ? { fresh: new Set(), debit: null, debited: "0" } : await write(orgId, rows);
         } catch (err) {
           if (err instanceof DebitRefused) {
             refused = err;
@@ -860,7 +863,7 @@ export function createUsageService(deps: {
       if (result === undefined) {
         throw new Error(`usage batch of ${orgId} could not be written after ${MAX_ATTEMPTS} attempts`);
       }
-      const { fresh, debit } = result;
+      const { fresh, debit, debited } = result;
       const touchedQuotas = new Set<string>();
       for (const [index, row] of candidates) {
         if (refused !== undefined && row.credits !== "0" && refused.fresh.has(row.id)) {
@@ -899,7 +902,7 @@ export function createUsageService(deps: {
         duplicates,
         rejected: outcomes.length - duplicates,
         events: outcomes,
-        credits: debit === null ? null : { debited: debitedOf(candidates, fresh), balance: debit.balance },
+        credits: debit === null ? null : { debited, balance: debit.balance },
       };
     },
 
@@ -1002,12 +1005,7 @@ export function createUsageService(deps: {
 
     quotaUsed,
 
-    /** Would `delta` more of `quota` fit the plan? Answered from the rollups and gauges. */
-    async checkQuota(orgId: string, quota: string, delta: number) {
-      return deps.quotas.check(orgId, quota, delta);
-    },
-
-    /** Partitions for this month and the next, and for the late window's months (at start and daily). */
+    /** Partitions from the late window's first month through next month (at start and hourly). */
     async maintainPartitions(): Promise<void> {
       const now = clock.now();
       await deps.stores.usage.ensurePartitions(
@@ -1031,17 +1029,6 @@ export function createUsageService(deps: {
       }
     },
   };
-}
-
-/** Credits the fresh events of a batch cost. */
-function debitedOf(candidates: ReadonlyMap<number, StoredUsageEvent>, fresh: ReadonlySet<string>): string {
-  let units = 0n;
-  for (const r of candidates.values()) {
-    if (fresh.has(r.id)) {
-      units += toUnits(r.credits);
-    }
-  }
-  return fromUnits(units);
 }
 
 export type UsageService = ReturnType<typeof createUsageService>;

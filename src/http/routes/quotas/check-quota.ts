@@ -39,7 +39,7 @@ export function registerCheckQuota(api: OpenAPIHono<AppEnv>): void {
     const { org_id, quota } = c.req.valid("param");
     // The body is optional: without one, Hono hands over no parsed object and the default applies here.
     const delta = (c.req.valid("json") as { delta?: number } | undefined)?.delta ?? 1;
-    const d = await c.var.services.usage.checkQuota(org_id, quota, delta);
+    const d = await c.var.services.quotas.check(org_id, quota, delta);
     return c.json(
       {
         allowed: d.allowed,
