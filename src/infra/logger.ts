@@ -30,7 +30,21 @@ export function createLogger(
   if (typeof destination !== "string") {
     return pino(options, destination);
   }
-  return destination === "stderr" ? pino(options, pino.destination({ dest: 2, sync: true })) : pino(options);
+  if (destination === "stderr") {
+    return pino(options, pino.destination({ dest: 2, sync: true }));
+  }
+  // The server logs a line per request: written asynchronously, so a request never waits on a write(2) and
+  // lines logged while one write is in flight go out together in the next. Whatever is still queued when
+  // the process exits (process.exit after a fatal start-up error, a clean stop) is written synchronously.
+  const stdout = pino.destination({ dest: 1, sync: false });
+  process.once("exit", () => {
+    try {
+      stdout.flushSync();
+    } catch {
+      // Destroyed or never opened: nothing can be written any more.
+    }
+  });
+  return pino(options, stdout);
 }
 
 /**

@@ -22,9 +22,17 @@ const SCALE_DIGITS = 18;
 const SCALE = 10n ** 18n;
 /** A signed decimal as PostgreSQL numeric renders it ("-12.500000000000000000") or a client sends it. */
 const SIGNED_DECIMAL = /^-?[0-9]+(\.[0-9]+)?$/;
+const SIGNED_INTEGER = /^-?[0-9]+$/;
 
 /** The decimal string (signed, up to 18 fraction digits) as a bigint of 10^-18 units. */
 export function toUnits(value: string): bigint {
+  // Most amounts read back from rollups are whole numbers (and many are zero): no fraction to scale.
+  if (value === "0") {
+    return 0n;
+  }
+  if (SIGNED_INTEGER.test(value)) {
+    return BigInt(value) * SCALE;
+  }
   if (!SIGNED_DECIMAL.test(value)) {
     throw new RangeError(`not a decimal: ${value}`);
   }

@@ -7,6 +7,15 @@ import { memberships } from "./schema/memberships.ts";
 import { organizations } from "./schema/organizations.ts";
 
 export function createOrgsStore(db: Executor): OrgsStore {
+  // Read on nearly every request (each org route checks its organization): a named prepared statement,
+  // built once per store and parsed once per connection.
+  let byId: ReturnType<typeof prepareFind> | undefined;
+  const prepareFind = () =>
+    db
+      .select()
+      .from(organizations)
+      .where(eq(organizations.id, sql.placeholder("id")))
+      .prepare("orgs_find_by_id");
   return {
     async insert(org) {
       const rows = await db
@@ -18,7 +27,8 @@ export function createOrgsStore(db: Executor): OrgsStore {
     },
 
     async find(id) {
-      const [row] = await db.select().from(organizations).where(eq(organizations.id, id));
+      byId ??= prepareFind();
+      const [row] = await byId.execute({ id });
       return row satisfies Organization | undefined;
     },
 

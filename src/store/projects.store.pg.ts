@@ -7,6 +7,17 @@ import { projects } from "./schema/projects.ts";
 export function createProjectsStore(db: Executor): ProjectsStore {
   const live = (orgId: string, id: string) =>
     and(eq(projects.orgId, orgId), eq(projects.id, id), isNull(projects.deletedAt));
+  // The first page of an org's live projects (the usage report and the project list read it): a named
+  // prepared statement, built once per store and parsed once per connection.
+  let firstPage: ReturnType<typeof prepareFirstPage> | undefined;
+  const prepareFirstPage = () =>
+    db
+      .select()
+      .from(projects)
+      .where(and(eq(projects.orgId, sql.placeholder("orgId")), isNull(projects.deletedAt)))
+      .orderBy(desc(projects.id))
+      .limit(sql.placeholder("limit"))
+      .prepare("projects_first_page");
 
   return {
     async insert(project) {
@@ -51,6 +62,10 @@ export function createProjectsStore(db: Executor): ProjectsStore {
     async list(query) {
       if (query.onlyIds !== null && query.onlyIds.length === 0) {
         return [];
+      }
+      if (query.onlyIds === null && query.state === undefined && query.after === undefined) {
+        firstPage ??= prepareFirstPage();
+        return firstPage.execute({ orgId: query.orgId, limit: query.limit + 1 });
       }
       const conditions = [eq(projects.orgId, query.orgId), isNull(projects.deletedAt)];
       if (query.onlyIds !== null) {

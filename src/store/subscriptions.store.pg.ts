@@ -14,9 +14,18 @@ import { projects } from "./schema/projects.ts";
 import { subscriptions } from "./schema/subscriptions.ts";
 
 export function createSubscriptionsStore(db: Executor): SubscriptionsStore {
+  // Every subscription read (plans, limits, usage, credits) starts here: a named prepared statement.
+  let byOrg: ReturnType<typeof prepareFindByOrg> | undefined;
+  const prepareFindByOrg = () =>
+    db
+      .select()
+      .from(subscriptions)
+      .where(eq(subscriptions.orgId, sql.placeholder("orgId")))
+      .prepare("subscriptions_find_by_org");
   return {
     async findByOrg(orgId) {
-      const [row] = await db.select().from(subscriptions).where(eq(subscriptions.orgId, orgId));
+      byOrg ??= prepareFindByOrg();
+      const [row] = await byOrg.execute({ orgId });
       return row;
     },
 

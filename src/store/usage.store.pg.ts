@@ -10,6 +10,7 @@ import {
 } from "../domain/usage/usage.store.ts";
 import type { JsonObject } from "../lib/json.ts";
 import type { Executor } from "./db.ts";
+import { executePrepared } from "./prepared.ts";
 
 /*
  * The usage tables (migrations 0006_usage.sql and 0007_usage_daily_rollups.sql) are not in src/store/schema/:
@@ -453,7 +454,7 @@ export function createUsageStore(db: Executor): UsageStore {
           ) g
           order by b, meter, project_id, key_id`;
       }
-      const { rows } = await db.execute<RollupRow>(rowsQuery);
+      const rows = await executePrepared<RollupRow>(db, "usage_rollups", rowsQuery);
       return rows.map(
         (r): RollupBucket => ({
           bucket: new Date(r.bucket),
@@ -480,7 +481,9 @@ export function createUsageStore(db: Executor): UsageStore {
           : sql`(extract(epoch from ${bucketExpression(query.granularity, query.from)}) * 1000)::float8`;
       const project = query.byProject ? sql`project_id` : sql`null::text`;
       const key = query.byKey ? sql`key_id` : sql`null::text`;
-      const { rows } = await db.execute<UniqueRow>(
+      const rows = await executePrepared<UniqueRow>(
+        db,
+        "usage_uniques",
         sql`select ${bucket} as bucket, meter, ${project} as project_id, ${key} as key_id,
               count(distinct value)::text as count
             from usage_uniques
@@ -505,7 +508,10 @@ export function createUsageStore(db: Executor): UsageStore {
         return [];
       }
       const meterFilter = meters === null ? sql`` : sql`and meter = any(${sql.param([...meters])}::text[])`;
-      const { rows } = await db.execute<GaugeRow>(
+      const rows = await executePrepared<GaugeRow>(
+        db,
+        "usage_gauges",
+
         sql`select meter, project_id, value::text, (extract(epoch from time) * 1000)::float8 as time
             from usage_gauges where org_id = ${orgId} ${meterFilter}
             order by meter, project_id`,

@@ -66,6 +66,7 @@ export function createCatalogService(deps: CatalogDeps): CatalogService {
   // A version's definition never changes once written (an edited plan is a new version); only its
   // `isCurrent` may, when another process syncs a newer catalog: kept a few seconds.
   const versions = new Map<string, { plan: PlanVersion; until: number }>();
+  let fallback: { plan: PlanVersion; until: number } | undefined;
 
   async function currentPlan(key: string): Promise<PlanVersion> {
     // A string no plan key can be is unknown without a database read (and never a 400 for odd bytes).
@@ -96,7 +97,17 @@ export function createCatalogService(deps: CatalogDeps): CatalogService {
       return plan;
     },
     defaultPlan: () => currentPlan(catalog.defaultPlan),
-    fallbackPlan: () => currentPlan(catalog.fallbackPlan),
+    async fallbackPlan() {
+      // Read on every subscription read (it decides what a due cancellation falls back to); which version
+      // is current changes only when a process syncs a newer catalog, so a few seconds' staleness is fine.
+      const now = Date.now();
+      if (fallback !== undefined && fallback.until > now) {
+        return fallback.plan;
+      }
+      const plan = await currentPlan(catalog.fallbackPlan);
+      fallback = { plan, until: now + VERSION_TTL_MS };
+      return plan;
+    },
 
     async listPlans(principal, options) {
       const operator = principal.kind === "operator";
