@@ -71,6 +71,7 @@ const EnvSchema = z
       .min(2, { error: "must be at least 2 months" })
       .max(120, { error: "must be at most 120 months" })
       .default(13),
+    WEBHOOK_ALLOW_PRIVATE: bool.default(false),
     RATE_LIMIT_FAILURE_MODE: z
       .enum(["open", "closed"], { error: "must be open or closed" })
       .default("closed"),
@@ -121,6 +122,11 @@ export type Config = {
   rateLimitFailureMode: "open" | "closed";
   /** USAGE_LATE_WINDOW_HOURS, USAGE_RETENTION_MONTHS. */
   usage: { lateWindowHours: number; retentionMonths: number };
+  /**
+   * WEBHOOK_ALLOW_PRIVATE: webhook endpoints may be http:// and private, loopback or link-local addresses
+   * (a self-hosted install delivering inside its own network). Off by default: https and public addresses only.
+   */
+  webhooks: { allowPrivate: boolean };
 };
 
 export class ConfigError extends Error {
@@ -182,5 +188,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     redisUrl: e.REDIS_URL,
     rateLimitFailureMode: e.RATE_LIMIT_FAILURE_MODE,
     usage: { lateWindowHours: e.USAGE_LATE_WINDOW_HOURS, retentionMonths: e.USAGE_RETENTION_MONTHS },
+    webhooks: { allowPrivate: e.WEBHOOK_ALLOW_PRIVATE },
   };
 }

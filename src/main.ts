@@ -15,7 +15,7 @@ import {
 import { startJobs } from "./infra/jobs.ts";
 import { createBoundedWarning, createLogger, type Logger } from "./infra/logger.ts";
 import { createMailer, createSmtpTransport, logOnlyTransport } from "./infra/mailer.ts";
-import { createHttpMetrics } from "./infra/metrics.ts";
+import { createHttpMetrics, createWebhookAttemptCounter } from "./infra/metrics.ts";
 import { createOidcVerifier } from "./infra/oidc.ts";
 import { createRateLimiter, rateLimiterStatus } from "./infra/rate-limiter.ts";
 import { systemClock } from "./lib/clock.ts";
@@ -24,9 +24,15 @@ import { type Database, openDatabase } from "./store/db.ts";
 import { createMailWakeSource } from "./store/mail.store.pg.ts";
 import { createOrgChangeListener } from "./store/org-changes.pg.ts";
 import { classifyStorageError } from "./store/pg-errors.ts";
+import { createWebhookWakeSource } from "./store/webhooks.store.pg.ts";
 
 /** Idempotency records expire after 24 h; sweeping hourly keeps the table to about a day of keys. */
 const IDEMPOTENCY_SWEEP_MS = 60 * 60 * 1000;
+/**
+ * The webhook engine's connections: the listener, one claiming and one recording at a time, one for a
+ * redelivery or test attempt from the API.
+ */
+const WEBHOOK_POOL_MAX = 4;
 /** last_used_at is promised within a minute; flushing every 30 s keeps it there with room for one failure. */
 const KEY_USAGE_FLUSH_MS = 30_000;
 
@@ -124,6 +130,14 @@ async function serveOn(
   const rateLimiter = createRateLimiter(config, systemClock, {
     onError: (err) => limiterWarning({ err: { message: err.message } }),
   });
+  const metrics = createHttpMetrics({ defaultMetrics: true });
+  // The webhook engine's own few connections (its listener, claims and outcome batches): API requests
+  // waiting for the main pool under load must not hold back deliveries.
+  const webhookDatabase = openDatabase({
+    url: connected.url,
+    poolMax: WEBHOOK_POOL_MAX,
+    onPoolError: (err) => logger.warn({ err: { message: err.message } }, "idle database connection lost"),
+  });
   const services = createServices(database, {
     clock: systemClock,
     prefixes,
@@ -133,10 +147,15 @@ async function serveOn(
     stripe: config.stripe,
     rateLimiter,
     usage: config.usage,
+    webhooks: {
+      allowPrivate: config.webhooks.allowPrivate,
+      engineDatabase: webhookDatabase,
+      onOutcomes: createWebhookAttemptCounter(metrics.registry),
+    },
     onBackgroundError: (err) =>
       logger.warn(
         { err: { message: err instanceof Error ? err.message : String(err) } },
-        "alert check after a debit or a usage batch failed",
+        "background work after a request failed (an alert check, a webhook delivery record)",
       ),
     // Authorize caches keys; every process drops an organization's entries when any process changes it.
     orgChanges: createOrgChangeListener(database.pool, (err) =>
@@ -149,7 +168,7 @@ async function serveOn(
   const appDeps: AppDeps = {
     services,
     logger,
-    metrics: createHttpMetrics({ defaultMetrics: true }),
+    metrics,
     ping: () => database.ping(1000),
     rateLimiterStatus: rateLimiterStatus(config, rateLimiter),
     classifyError: classifyStorageError,
@@ -209,18 +228,30 @@ async function serveOn(
   });
   await mailer.start();
 
+  // Webhook deliveries: every commit that writes an event wakes the engine of every process (LISTEN); the
+  // first pass at start picks up whatever a previous process left due.
+  const webhookWake = createWebhookWakeSource(webhookDatabase.pool, (err) =>
+    logger.warn({ err: { message: err.message } }, "webhook listener connection lost"),
+  );
+  await webhookWake.start(() => services.webhooks.wake());
+
   // Trial ends, renewals and cancellations are applied by a sweep every minute (and on every read).
   const jobs = await startJobs({
     databaseUrl: connected.url,
     logger,
     sweepSubscriptions: () => services.subscriptions.sweep(),
     sweepCredits: () => services.credits.sweep(),
+    sweepExpiringKeys: () => services.apiKeys.sweepExpiring(),
     maintainUsage: async () => {
       await services.usage.maintainPartitions();
       return services.usage.prune();
     },
     alerts: services.alerts,
+    webhooks: services.webhooks,
   }).catch(async (err: unknown) => {
+    await webhookWake.stop();
+    await services.webhooks.stop();
+    await webhookDatabase.close();
     await mailer.stop();
     await services.authorize.stop();
     await rateLimiter.close();
@@ -247,6 +278,10 @@ async function serveOn(
     // The key uses recorded since the last flush are written while the pool is still open.
     clearInterval(usageFlusher);
     await flushKeyUsage();
+    // Webhook attempts in flight finish and are recorded while the pool still exists.
+    await webhookWake.stop();
+    await services.webhooks.stop();
+    await webhookDatabase.close();
     // Messages being sent finish and are marked while the pool still exists.
     await mailer.stop();
     // A sweep in progress finishes its batch while the pool still exists.

@@ -1,3 +1,4 @@
+import packageJson from "../package.json" with { type: "json" };
 import { createAlertsService } from "./domain/alerts/alerts.service.ts";
 import { createApiKeysService, type KeyPrefixes } from "./domain/api-keys/api-keys.service.ts";
 import { createKeyUsageTracker } from "./domain/api-keys/key-usage.ts";
@@ -22,8 +23,12 @@ import { createRateLimitsService } from "./domain/rate-limits/rate-limits.servic
 import { createSpendingLimitsService } from "./domain/spending-limits/spending-limits.service.ts";
 import { createSubscriptionsService } from "./domain/subscriptions/subscriptions.service.ts";
 import { createUsageService, type UsageService } from "./domain/usage/usage.service.ts";
+import type { WebhookSender } from "./domain/webhooks/sender.ts";
+import { createWebhooksService } from "./domain/webhooks/webhooks.service.ts";
+import type { DeliveryState } from "./domain/webhooks/webhooks.types.ts";
 import type { Services } from "./http/env.ts";
 import { createStripeProvider, createStripeWebhookVerifier, type StripeConfig } from "./infra/stripe.ts";
+import { createWebhookSender } from "./infra/webhook-sender.ts";
 import type { Clock } from "./lib/clock.ts";
 import type { Database } from "./store/db.ts";
 
@@ -51,6 +56,20 @@ export function createServices(
     onBackgroundError?: (err: unknown) => void;
     /** Usage ingestion: how late an event may arrive, and how many months raw events are kept. */
     usage?: { lateWindowHours: number; retentionMonths: number };
+    /**
+     * Outbound webhooks. `allowPrivate` (WEBHOOK_ALLOW_PRIVATE, default false) lets endpoints be http:// and
+     * private or loopback addresses; `sender` replaces the HTTP client; `attemptTimeoutMs` shortens the 15 s
+     * attempt timeout (tests of timeouts).
+     */
+    webhooks?: {
+      allowPrivate: boolean;
+      sender?: WebhookSender;
+      attemptTimeoutMs?: number;
+      /** The delivery engine's own connections (claims, outcomes); the main pool's when left out. */
+      engineDatabase?: Database;
+      /** Counts attempts by the state they left the delivery in (the /metrics counter). */
+      onOutcomes?: (state: DeliveryState, count: number) => void;
+    };
   },
 ): Services {
   const { stores, transactor: db } = database;
@@ -63,6 +82,7 @@ export function createServices(
   // Product-owned quotas read their use from the usage rollups (bound once the usage service exists).
   let usage: UsageService | undefined;
   const quotas = createQuotasService({
+    db,
     stores,
     subscriptions,
     clock,
@@ -123,9 +143,29 @@ export function createServices(
     lateWindowMs: (options.usage?.lateWindowHours ?? 168) * 3_600_000,
     retentionMonths: options.usage?.retentionMonths ?? 13,
     ...(options.onBackgroundError === undefined ? {} : { onBackgroundError: options.onBackgroundError }),
+    // Called only while a report renders, after `webhooks` below exists.
+    webhookDeliveryRate7d: (orgId) => webhooks.deliveryRate7d(orgId),
+  });
+  const allowPrivate = options.webhooks?.allowPrivate ?? false;
+  const webhooks = createWebhooksService({
+    db,
+    stores,
+    ...(options.webhooks?.engineDatabase === undefined
+      ? {}
+      : { queue: options.webhooks.engineDatabase.stores.webhooks }),
+    clock,
+    sender: options.webhooks?.sender ?? createWebhookSender({ allowPrivate }),
+    allowPrivate,
+    userAgent: `Orgplane-Webhooks/${packageJson.version}`,
+    ...(options.webhooks?.attemptTimeoutMs === undefined
+      ? {}
+      : { attemptTimeoutMs: options.webhooks.attemptTimeoutMs }),
+    ...(options.onBackgroundError === undefined ? {} : { onError: options.onBackgroundError }),
+    ...(options.webhooks?.onOutcomes === undefined ? {} : { onOutcomes: options.webhooks.onOutcomes }),
   });
   return {
     usage,
+    webhooks,
     orgs: createOrgsService({ db, stores, clock, plans: catalog }),
     apiKeys: createApiKeysService({ db, stores, clock, prefixes, keyUsage, quotas }),
     audit: createAuditService({ stores }),

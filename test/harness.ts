@@ -163,7 +163,14 @@ export async function cloneTemplateDatabase(): Promise<string> {
 
 /** Clone the run's migrated template into a database of this file's own and build the app on it. */
 export async function createTestContext(
-  options: { clock?: Clock; catalog?: Catalog; stripe?: StripeConfig; rateLimiter?: RateLimiter } = {},
+  options: {
+    clock?: Clock;
+    catalog?: Catalog;
+    stripe?: StripeConfig;
+    rateLimiter?: RateLimiter;
+    /** Webhook delivery: a shorter attempt timeout, or private addresses refused (`allowPrivate: false`). */
+    webhooks?: { allowPrivate?: boolean; attemptTimeoutMs?: number };
+  } = {},
 ): Promise<TestContext> {
   const databaseUrl = await cloneTemplateDatabase();
   const database = openDatabase({ url: databaseUrl, poolMax: 10, onPoolError: () => {} });
@@ -179,6 +186,8 @@ export async function createTestContext(
     catalog,
     ...(options.stripe === undefined ? {} : { stripe: options.stripe }),
     rateLimiter: options.rateLimiter ?? admitEveryRequest,
+    // Test receivers listen on 127.0.0.1 over plain HTTP (WEBHOOK_ALLOW_PRIVATE=true).
+    webhooks: { allowPrivate: true, ...options.webhooks },
   });
   const app = createApp({
     services,
@@ -274,6 +283,7 @@ export async function createTestContext(
     logLines: logWatch.lines,
     trackSecret: logWatch.track,
     async close() {
+      await services.webhooks.stop();
       await database.close();
       await identity.close();
       logWatch.assertNoneLogged();
@@ -366,6 +376,7 @@ export function createSecondApp(
     identity: options.identity ?? createOidcVerifier(t.identity),
     catalog: t.catalog,
     rateLimiter: admitEveryRequest,
+    webhooks: { allowPrivate: true },
   });
   const app = createApp({
     services,
@@ -381,6 +392,9 @@ export function createSecondApp(
     database,
     services,
     request: requestThrough(app, t.operatorKey),
-    close: () => database.close(),
+    async close() {
+      await services.webhooks.stop();
+      await database.close();
+    },
   };
 }

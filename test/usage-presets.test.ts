@@ -1,3 +1,5 @@
+import { createServer, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import type { Catalog, CatalogMeter } from "../src/domain/catalog/catalog.types.ts";
 import { loadPreset, type PresetName } from "../src/infra/catalog-file.ts";
@@ -303,6 +305,59 @@ describe("managed-postgres: totals, per-project rows and storage history (refere
       storage_bytes: 2000,
       connections: 4,
     });
+  });
+
+  it("webhook_delivery_rate_7d: delivered ÷ finished webhook deliveries over the 7 days before now", async () => {
+    const { t, clock } = ctx();
+    const org = await t.createOrg();
+    const rate = async () =>
+      record((await usage(t, org.id)).summary.totals, "summary.totals").webhook_delivery_rate_7d;
+    // Two local receivers: one accepts every delivery, one answers 500 to all.
+    const receivers = await Promise.all(
+      [200, 500].map(
+        (status) =>
+          new Promise<Server>((resolve) => {
+            const server = createServer((req, res) => {
+              req.resume();
+              req.on("end", () => res.writeHead(status).end());
+            });
+            server.listen(0, "127.0.0.1", () => resolve(server));
+          }),
+      ),
+    );
+    try {
+      const endpoints: string[] = [];
+      for (const server of receivers) {
+        const { port } = server.address() as AddressInfo;
+        const created = await t.request<{ id: string }>(
+          "POST",
+          `/v1/organizations/${org.id}/webhook-endpoints`,
+          { body: { url: `http://127.0.0.1:${port}/hook` } },
+        );
+        expectStatus(created, 201);
+        endpoints.push(created.body.id);
+      }
+      expect(await rate()).toBeNull();
+      for (const id of endpoints) {
+        expectStatus(
+          await t.request("POST", `/v1/organizations/${org.id}/webhook-endpoints/${id}/test`),
+          200,
+        );
+      }
+      // One delivered; the other still pending (retrying) is not finished, so not counted yet.
+      expect(await rate()).toBe(1);
+      // Through the whole retry schedule (about 28 hours): the second fails for good.
+      for (let i = 0; i < 8; i++) {
+        clock.advance(11 * HOUR);
+        await t.services.webhooks.deliverDue();
+      }
+      expect(await rate()).toBe(0.5);
+      // Seven days on, both have left the window.
+      clock.advance(7 * DAY);
+      expect(await rate()).toBeNull();
+    } finally {
+      await Promise.all(receivers.map((s) => new Promise((resolve) => s.close(resolve))));
+    }
   });
 
   it("job_success_rate_7d: succeeded ÷ (succeeded + failed) over the 7 days before now", async () => {

@@ -14,6 +14,7 @@ import type { RateLimitOverridesStore } from "./rate-limits/rate-limits.store.ts
 import type { SpendingLimitsStore } from "./spending-limits/spending-limits.store.ts";
 import type { QuotaUsageStore, SubscriptionsStore } from "./subscriptions/subscriptions.store.ts";
 import type { UsageStore } from "./usage/usage.store.ts";
+import type { WebhooksStore } from "./webhooks/webhooks.store.ts";
 
 /** Every store, bound to one connection or one transaction. */
 export type Stores = {
@@ -36,6 +37,7 @@ export type Stores = {
   alerts: AlertsStore;
   credits: CreditsStore;
   usage: UsageStore;
+  webhooks: WebhooksStore;
 };
 
 /**

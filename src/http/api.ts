@@ -16,7 +16,9 @@ import { registerRateLimitRoutes } from "./routes/rate-limits/index.ts";
 import { registerSpendingLimitRoutes } from "./routes/spending-limits/index.ts";
 import { registerSubscriptionRoutes } from "./routes/subscriptions/index.ts";
 import { registerUsageRoutes } from "./routes/usage/index.ts";
+import { registerWebhookEndpointRoutes } from "./routes/webhook-endpoints/index.ts";
 import { documentStripeWebhook } from "./routes/webhooks/receive-stripe-webhook.ts";
+import { registerWebhookEvents } from "./schemas/webhook-events.ts";
 import { validationFailed } from "./validation.ts";
 
 export const API_INFO = {
@@ -64,6 +66,9 @@ export function buildApi(): OpenAPIHono<AppEnv> {
   registerCreditRoutes(api);
   registerSpendingLimitRoutes(api);
   registerUsageRoutes(api);
+  registerWebhookEndpointRoutes(api);
+  // What Orgplane sends rather than serves: the event catalog, in the document's 3.1 `webhooks` section.
+  registerWebhookEvents(api);
   // Served by app.ts outside the /v1 credential check (Stripe signs instead); listed here for OpenAPI.
   documentStripeWebhook(api);
   return api;
@@ -87,6 +92,10 @@ export function openApiDocument(api: OpenAPIHono<AppEnv>) {
       { name: "Plans", description: "The catalog: what organizations can subscribe to" },
       { name: "Billing", description: "Stripe: checkout and portal links, and Stripe's webhook" },
       { name: "Credits", description: "The credit ledger: balance, grants, debits, adjustments, periods" },
+      {
+        name: "Webhooks",
+        description: "Signed event deliveries to the organization's endpoints, and their log",
+      },
     ],
   });
 }

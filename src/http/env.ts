@@ -18,6 +18,7 @@ import type { RateLimitsService } from "../domain/rate-limits/rate-limits.servic
 import type { SpendingLimitsService } from "../domain/spending-limits/spending-limits.service.ts";
 import type { SubscriptionsService } from "../domain/subscriptions/subscriptions.service.ts";
 import type { UsageService } from "../domain/usage/usage.service.ts";
+import type { WebhooksService } from "../domain/webhooks/webhooks.service.ts";
 
 export type Services = {
   orgs: OrgsService;
@@ -39,6 +40,7 @@ export type Services = {
   spendingLimits: SpendingLimitsService;
   alerts: AlertsService;
   usage: UsageService;
+  webhooks: WebhooksService;
 };
 
 export type AppEnv = {

@@ -1,5 +1,6 @@
 import PgBoss from "pg-boss";
 import type { AlertsService } from "../domain/alerts/alerts.service.ts";
+import type { WebhooksService } from "../domain/webhooks/webhooks.service.ts";
 import type { Logger } from "./logger.ts";
 
 /** pg-boss's cron resolution is a minute; every minute keeps a due transition at most a minute stale in storage. */
@@ -10,6 +11,9 @@ const CREDITS_SWEEP_QUEUE = "credits-sweep";
 /** Usage storage upkeep, hourly: next month's partition long before it is needed, retention, dedup window. */
 const USAGE_MAINTENANCE_QUEUE = "usage-maintenance";
 const USAGE_MAINTENANCE_CRON = "17 * * * *";
+/** `api_key.expiring`: keys expiring within 7 days are announced by an hourly sweep (apiKeys.sweepExpiring). */
+const API_KEYS_EXPIRING_QUEUE = "api-keys-expiring-sweep";
+const API_KEYS_EXPIRING_CRON = "41 * * * *";
 /** A sweep that is still running when the process stops gets this long to finish its batch. */
 const STOP_TIMEOUT_MS = 10_000;
 
@@ -30,6 +34,19 @@ const TRIAL_ENDING_SWEEP_QUEUE = "trials-ending-sweep";
 const TRIAL_ENDING_SWEEP_CRON = "* * * * *";
 /** Workers poll every second: an alert's email is in the outbox about a second after it fires. */
 const ALERT_POLL_SECONDS = 1;
+
+/**
+ * Webhook delivery (docs/adr/0005-webhook-delivery.md). The deliveries table is the queue; a job here is a
+ * wake-up of the engine, which claims whatever is due. Commits wake it at once over LISTEN/NOTIFY (main.ts);
+ * these jobs cover the rest: a retry due within the next minute (a job starting at that time, taken by any
+ * process), and the sweep every minute (a notification missed, a process killed between a commit and its
+ * attempt, the longer retries).
+ */
+const WEBHOOK_DELIVERY_QUEUE = "webhooks-deliver";
+const WEBHOOK_SWEEP_QUEUE = "webhooks-sweep";
+const WEBHOOK_SWEEP_CRON = "* * * * *";
+/** A wake job starts at most this late after its time: the 5 s retry happens 5–6 s after the failure. */
+const WEBHOOK_POLL_SECONDS = 1;
 
 export type Jobs = {
   stop(): Promise<void>;
@@ -70,10 +87,14 @@ export async function startJobs(options: {
   sweepSubscriptions: () => Promise<number>;
   /** Rolls over credit periods and expires grants (reads and debits do it too, for their org). */
   sweepCredits?: () => Promise<number>;
+  /** Emits `api_key.expiring` once per key expiring within 7 days (hourly). */
+  sweepExpiringKeys?: () => Promise<number>;
   /** Usage partitions ahead, raw months past retention dropped, old dedup records pruned (hourly). */
   maintainUsage?: () => Promise<{ partitions: string[]; dedup: number }>;
   /** Delivers alerts by email; its dispatcher is set to this pg-boss once started and cleared at stop. */
   alerts?: Pick<AlertsService, "deliver" | "undelivered" | "setDispatcher" | "sweepTrialsEnding">;
+  /** The webhook delivery engine: woken by the sweep and by timed jobs; its scheduler is set to this pg-boss. */
+  webhooks?: Pick<WebhooksService, "wake" | "setScheduler">;
 }): Promise<Jobs> {
   const { logger } = options;
   // Two connections: one polls, one runs the sweep's bookkeeping; the sweep itself uses the app's pool.
@@ -90,6 +111,15 @@ export async function startJobs(options: {
     const changed = await options.sweepSubscriptions();
     logger.debug({ changed }, "swept due subscriptions");
   });
+  const { sweepExpiringKeys } = options;
+  if (sweepExpiringKeys !== undefined) {
+    await ensureQueue(boss, API_KEYS_EXPIRING_QUEUE);
+    await boss.schedule(API_KEYS_EXPIRING_QUEUE, API_KEYS_EXPIRING_CRON);
+    await boss.work(API_KEYS_EXPIRING_QUEUE, async () => {
+      const announced = await sweepExpiringKeys();
+      logger.debug({ announced }, "swept API keys expiring soon");
+    });
+  }
   const { sweepCredits } = options;
   if (sweepCredits !== undefined) {
     await ensureQueue(boss, CREDITS_SWEEP_QUEUE);
@@ -161,8 +191,50 @@ export async function startJobs(options: {
       logger.debug({ recorded }, "swept trials ending soon");
     });
   }
+  const { webhooks } = options;
+  if (webhooks !== undefined) {
+    await ensureQueue(boss, WEBHOOK_DELIVERY_QUEUE);
+    await ensureQueue(boss, WEBHOOK_SWEEP_QUEUE);
+    await boss.work(WEBHOOK_DELIVERY_QUEUE, { pollingIntervalSeconds: WEBHOOK_POLL_SECONDS }, async () => {
+      webhooks.wake();
+    });
+    await boss.schedule(WEBHOOK_SWEEP_QUEUE, WEBHOOK_SWEEP_CRON);
+    await boss.work(WEBHOOK_SWEEP_QUEUE, async () => {
+      webhooks.wake();
+    });
+    // One timed job per second of due time, from this process: a burst of failures at once is one wake-up.
+    const scheduled = new Set<number>();
+    webhooks.setScheduler({
+      wakeAt(at) {
+        const second = Math.ceil(at.getTime() / 1000);
+        const now = Date.now() / 1000;
+        for (const s of scheduled) {
+          if (s < now) {
+            scheduled.delete(s);
+          }
+        }
+        if (scheduled.has(second)) {
+          return;
+        }
+        scheduled.add(second);
+        boss
+          .send(WEBHOOK_DELIVERY_QUEUE, {}, { startAfter: new Date(second * 1000) })
+          .catch((err: unknown) => {
+            scheduled.delete(second);
+            logger.warn(
+              { err: { message: err instanceof Error ? err.message : String(err) } },
+              "webhook wake-up not scheduled; the minute sweep covers it",
+            );
+          });
+      },
+    });
+    // The start-up pass, now that timed wake-ups can be scheduled: what a previous process left due is
+    // attempted at once, and a claim it held when it died is woken for when its lease ends.
+    webhooks.wake();
+  }
   return {
     async stop() {
+      webhooks?.setScheduler(undefined);
       alerts?.setDispatcher(undefined);
       await boss.stop({ graceful: true, wait: true, timeout: STOP_TIMEOUT_MS });
     },

@@ -1,4 +1,4 @@
-import { collectDefaultMetrics, Registry } from "prom-client";
+import { Counter, collectDefaultMetrics, Registry } from "prom-client";
 
 export type HttpMetrics = {
   /** Process metrics (prom-client's defaults, when asked for) and any other metric registered on it. */
@@ -97,4 +97,19 @@ export function createHttpMetrics(options: { defaultMetrics: boolean }): HttpMet
       return others.trim() === "" ? render() : `${others.trimEnd()}\n\n${render()}`;
     },
   };
+}
+
+/**
+ * Webhook attempts by what they left the delivery in (`delivered`, `pending`: a retry is scheduled, `failed`:
+ * the last attempt failed), on `registry`. Attempts are counted in batches, so prom-client's Counter is cheap
+ * enough here.
+ */
+export function createWebhookAttemptCounter(registry: Registry): (outcome: string, count: number) => void {
+  const counter = new Counter({
+    name: "orgplane_webhook_attempts_total",
+    help: "Webhook delivery attempts by the state they left the delivery in (delivered, pending, failed)",
+    labelNames: ["outcome"],
+    registers: [registry],
+  });
+  return (outcome, count) => counter.inc({ outcome }, count);
 }

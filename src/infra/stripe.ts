@@ -74,8 +74,14 @@ const SubscriptionObject = z.looseObject({
 });
 
 const InvoiceObject = z.looseObject({
+  id: Id.nullish(),
   customer: Expandable,
   created: z.number().int().nonnegative(),
+  // Minor units of `currency`; told to the organization's webhook endpoints (invoice.* events).
+  amount_due: z.number().int().nullish(),
+  amount_paid: z.number().int().nullish(),
+  currency: z.string().nullish(),
+  hosted_invoice_url: z.string().nullish(),
   // Before API version 2025-03-31: `subscription`; since: `parent.subscription_details.subscription`.
   subscription: Expandable,
   parent: z
@@ -156,6 +162,13 @@ function toEventData(type: string, object: unknown): ProviderEventData {
         subscriptionId:
           idOf(invoice.subscription) ?? idOf(invoice.parent?.subscription_details?.subscription),
         invoiceCreatedAt: new Date(invoice.created * 1000),
+        invoice: {
+          id: invoice.id ?? null,
+          amountDueMinor: invoice.amount_due ?? null,
+          amountPaidMinor: invoice.amount_paid ?? null,
+          currency: invoice.currency ?? null,
+          hostedInvoiceUrl: invoice.hosted_invoice_url ?? null,
+        },
       };
     }
     default:

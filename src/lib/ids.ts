@@ -17,7 +17,10 @@ export type IdPrefix =
   | "sub"
   | "crg"
   | "crt"
-  | "alr";
+  | "alr"
+  | "evt"
+  | "whe"
+  | "whd";
 
 /** TypeID's base32 (Crockford's, lower case). */
 const BASE32 = "0123456789abcdefghjkmnpqrstvwxyz";

@@ -1,4 +1,19 @@
-import { and, asc, desc, eq, getTableColumns, inArray, isNull, lt, sql } from "drizzle-orm";
+import {
+  and,
+  asc,
+  desc,
+  eq,
+  getTableColumns,
+  gt,
+  inArray,
+  isNull,
+  lt,
+  lte,
+  ne,
+  notExists,
+  sql,
+} from "drizzle-orm";
+import { alias } from "drizzle-orm/pg-core";
 import type { ApiKeysStore, OperatorKeysStore } from "../domain/api-keys/api-keys.store.ts";
 import type { Executor } from "./db.ts";
 import { apiKeys } from "./schema/api-keys.ts";
@@ -84,6 +99,7 @@ export function createApiKeysStore(db: Executor): ApiKeysStore {
           expiresAt: key.expiresAt,
           rateLimitOverrides: key.rateLimitOverrides,
           metadata: key.metadata,
+          expiringNotifiedAt: sql`case when ${apiKeys.expiresAt} is distinct from ${key.expiresAt?.toISOString() ?? null}::timestamptz then null else ${apiKeys.expiringNotifiedAt} end`,
         })
         .where(and(eq(apiKeys.orgId, key.orgId), eq(apiKeys.id, key.id)));
     },
@@ -110,6 +126,40 @@ export function createApiKeysStore(db: Executor): ApiKeysStore {
         .where(and(eq(apiKeys.orgId, orgId), eq(apiKeys.createdBy, creatorId), isNull(apiKeys.revokedAt)))
         .returning({ id: apiKeys.id });
       return rows.map((r) => r.id);
+    },
+
+    async lockExpiring(query) {
+      const successor = alias(apiKeys, "successor");
+      const rows = await db
+        .select({ key: getTableColumns(apiKeys) })
+        .from(apiKeys)
+        .innerJoin(organizations, eq(organizations.id, apiKeys.orgId))
+        .where(
+          and(
+            isNull(apiKeys.revokedAt),
+            isNull(apiKeys.expiringNotifiedAt),
+            gt(apiKeys.expiresAt, query.after),
+            lte(apiKeys.expiresAt, query.until),
+            ne(organizations.status, "deleted"),
+            notExists(
+              db
+                .select({ id: successor.id })
+                .from(successor)
+                .where(and(eq(successor.orgId, apiKeys.orgId), eq(successor.rotatedFrom, apiKeys.id))),
+            ),
+          ),
+        )
+        .orderBy(asc(apiKeys.expiresAt))
+        .limit(query.limit)
+        .for("update", { of: apiKeys, skipLocked: true });
+      return rows.map((r) => r.key);
+    },
+
+    async markExpiringNotified(orgId, id, at) {
+      await db
+        .update(apiKeys)
+        .set({ expiringNotifiedAt: at })
+        .where(and(eq(apiKeys.orgId, orgId), eq(apiKeys.id, id)));
     },
   };
 }

@@ -20,6 +20,7 @@ import { createSpendingLimitsStore } from "./spending-limits.store.pg.ts";
 import { createBillingSyncStore } from "./stripe.store.pg.ts";
 import { createQuotaUsageStore, createSubscriptionsStore } from "./subscriptions.store.pg.ts";
 import { createUsageStore } from "./usage.store.pg.ts";
+import { createWebhooksStore } from "./webhooks.store.pg.ts";
 
 /** A pool connection or an open transaction: every store runs its queries through one. */
 export type Executor = PgDatabase<
@@ -58,6 +59,7 @@ export function createStores(exec: Executor): Stores {
     alerts: createAlertsStore(exec),
     credits: createCreditsStore(exec),
     usage: createUsageStore(exec),
+    webhooks: createWebhooksStore(exec),
   };
 }
 

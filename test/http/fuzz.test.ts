@@ -978,9 +978,13 @@ function invalidQueryCases(op: Operation, caller: Caller, random: Random): Case[
   return cases;
 }
 
-/** Keep `name=value` as written but encode what a URL cannot carry raw. */
+/**
+ * Keep `name=value` as written but encode what a URL cannot carry raw. The value follows the last "=", so a
+ * random name that holds "=" stays one (non-empty, unknown) name rather than an empty one.
+ */
 function encodeQuery(pair: string): string {
-  const [name = "", value = ""] = pair.split("=");
+  const at = pair.lastIndexOf("=");
+  const [name, value] = at < 0 ? [pair, ""] : [pair.slice(0, at), pair.slice(at + 1)];
   return `${encodeURIComponent(name)}=${encodeURIComponent(value)}`;
 }
 

@@ -8,6 +8,7 @@ import { enqueueMail } from "../mail/mail.ts";
 import { loadOrg } from "../orgs/orgs.service.ts";
 import type { Stores, Transactor } from "../stores.ts";
 import type { SubscriptionsService } from "../subscriptions/subscriptions.service.ts";
+import { emitAlertEvent } from "../webhooks/event-data.ts";
 import { alertEmail } from "./alert-email.ts";
 import { creditPeriodOf } from "./alert-period.ts";
 import type { AlertsStore } from "./alerts.store.ts";
@@ -30,17 +31,18 @@ export type AlertRequest = {
 };
 
 /**
- * Record an alert through `store`, which may be bound to the caller's transaction (a Stripe webhook's):
- * the alert commits with what caused it. Undefined when this organization, type and period already has one.
+ * Record an alert through `stores`, bound to the caller's transaction (a Stripe webhook's, a create's):
+ * the alert and the webhook event announcing it (docs/webhook-events.md) commit with what caused them.
+ * Undefined when this organization, type and period already has one, and then no event is written either.
  * An alert recorded this way is delivered by the sweep (within a minute); `AlertsService.fire` also wakes the
  * delivery job at once.
  */
 export async function recordAlert(
-  store: Pick<AlertsStore, "insertIfAbsent">,
+  stores: { alerts: Pick<AlertsStore, "insertIfAbsent">; webhooks: Stores["webhooks"] },
   request: AlertRequest,
   clock: Clock,
 ): Promise<Alert | undefined> {
-  return store.insertIfAbsent({
+  const alert = await stores.alerts.insertIfAbsent({
     id: newId("alr"),
     orgId: request.orgId,
     type: request.type,
@@ -49,6 +51,10 @@ export async function recordAlert(
     createdAt: clock.now(),
     sentAt: null,
   });
+  if (alert !== undefined) {
+    await emitAlertEvent(stores, alert, clock);
+  }
+  return alert;
 }
 
 /** Hands an alert id to the durable delivery job (pg-boss); set by `startJobs`. */
@@ -117,7 +123,10 @@ export function createAlertsService(deps: {
     periodStart: Date,
     details: JsonObject,
   ): Promise<Alert | undefined> {
-    const alert = await recordAlert(deps.stores.alerts, { orgId, type, periodStart, details }, clock);
+    // A transaction of its own: the alert and its webhook event commit together or not at all.
+    const alert = await deps.db.transaction((stores) =>
+      recordAlert(stores, { orgId, type, periodStart, details }, clock),
+    );
     if (alert !== undefined) {
       await dispatch(alert.id);
     }

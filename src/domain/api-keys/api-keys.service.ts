@@ -18,6 +18,7 @@ import { loadOrg } from "../orgs/orgs.service.ts";
 import { loadProject, visibleProjectIds } from "../projects/projects.service.ts";
 import type { QuotaGuard } from "../quotas/quotas.service.ts";
 import type { Stores, Transactor } from "../stores.ts";
+import { apiKeySummary, emitEvent } from "../webhooks/event-data.ts";
 import type { ApiKey, ApiKeyWithOrg, OperatorKey } from "./api-keys.types.ts";
 import { type KeyRefusal, keyRefusal } from "./key-status.ts";
 import type { KeyUsageTracker } from "./key-usage.ts";
@@ -56,6 +57,11 @@ export type VerifyResult =
 
 /** Rotation keeps the previous key working for at most a week: long enough for any deploy. */
 export const MAX_ROTATION_OVERLAP_SECONDS = 7 * 24 * 60 * 60;
+
+/** `api_key.expiring` is emitted once a key expires within this long: a week to rotate it, as for invitations. */
+export const EXPIRING_WINDOW_MS = 7 * 24 * 60 * 60 * 1000;
+/** Keys announced per sweep transaction: short transactions, few row locks held at once. */
+const EXPIRING_SWEEP_BATCH = 100;
 
 /** The client-visible, non-secret state of a key, in API field names, for audit diffs. */
 function auditView(key: ApiKey): Record<string, JsonValue> {
@@ -236,6 +242,13 @@ export function createApiKeysService(deps: {
         await stores.apiKeys.insert(key);
         await deps.quotas.recordAlerts(stores, admission);
         await auditCreated(stores, ctx, orgId, key);
+        await emitEvent(
+          stores,
+          orgId,
+          "api_key.created",
+          { org_id: orgId, api_key: apiKeySummary(key) },
+          deps.clock,
+        );
       });
       return { key, plaintext };
     },
@@ -373,6 +386,18 @@ export function createApiKeysService(deps: {
           ),
         );
         await auditCreated(stores, ctx, orgId, key);
+        await emitEvent(
+          stores,
+          orgId,
+          "api_key.rotated",
+          {
+            org_id: orgId,
+            api_key: apiKeySummary(key),
+            previous_api_key_id: old.id,
+            previous_expires_at: previous.expiresAt?.toISOString() ?? null,
+          },
+          deps.clock,
+        );
         return { key, plaintext, previous };
       });
     },
@@ -403,6 +428,13 @@ export function createApiKeysService(deps: {
             },
             deps.clock,
           ),
+        );
+        await emitEvent(
+          stores,
+          orgId,
+          "api_key.revoked",
+          { org_id: orgId, api_key: apiKeySummary(after), reason: "revoked" },
+          deps.clock,
         );
         return after;
       });
@@ -435,6 +467,44 @@ export function createApiKeysService(deps: {
 
     /** Writes the last-use times recorded since the previous flush, in one statement. */
     flushLastUsed: (): Promise<number> => deps.keyUsage.flush(),
+
+    /**
+     * The `api_key.expiring` sweep (a pg-boss cron): emit the event once for every live key that expires
+     * within `EXPIRING_WINDOW_MS`, marking it in the same transaction, a batch at a time. Keys replaced by
+     * a rotation are skipped (their end was chosen at the rotation); a key whose expiry is changed later is
+     * announced again when the new one comes near. Safe from several processes at once. Returns how many.
+     */
+    async sweepExpiring(): Promise<number> {
+      let total = 0;
+      for (;;) {
+        const now = deps.clock.now();
+        const announced = await deps.db.transaction(async (stores) => {
+          const due = await stores.apiKeys.lockExpiring({
+            after: now,
+            until: new Date(now.getTime() + EXPIRING_WINDOW_MS),
+            limit: EXPIRING_SWEEP_BATCH,
+          });
+          for (const key of due) {
+            if (key.expiresAt === null) {
+              throw new Error(`key ${key.id} without an expiry was selected as expiring`);
+            }
+            await stores.apiKeys.markExpiringNotified(key.orgId, key.id, now);
+            await emitEvent(
+              stores,
+              key.orgId,
+              "api_key.expiring",
+              { org_id: key.orgId, api_key: apiKeySummary(key), expires_at: key.expiresAt.toISOString() },
+              deps.clock,
+            );
+          }
+          return due.length;
+        });
+        total += announced;
+        if (announced < EXPIRING_SWEEP_BATCH) {
+          return total;
+        }
+      }
+    },
   };
 }
 

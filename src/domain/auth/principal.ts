@@ -20,6 +20,8 @@ export const ORG_SCOPES = [
   "billing:write",
   "usage:read",
   "usage:write",
+  "webhooks:read",
+  "webhooks:write",
 ] as const;
 export type Scope = (typeof ORG_SCOPES)[number];
 

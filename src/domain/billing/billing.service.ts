@@ -5,6 +5,7 @@ import type { RequestContext } from "../auth/principal.ts";
 import { loadOrg } from "../orgs/orgs.service.ts";
 import type { Organization } from "../orgs/orgs.types.ts";
 import type { Stores, Transactor } from "../stores.ts";
+import { emitEvent, eventChanges, organizationSummary } from "../webhooks/event-data.ts";
 import type { BillingProvider } from "./billing.types.ts";
 
 export type CheckoutSessionInput = { plan: string; successUrl: string; cancelUrl: string };
@@ -54,11 +55,13 @@ export function createBillingService(deps: {
       if (raced !== undefined) {
         return raced;
       }
-      await stores.orgs.update({
+      const linked: Organization = {
         ...locked,
         externalIds: { ...locked.externalIds, stripe_customer_id: customerId },
         updatedAt: deps.clock.now(),
-      });
+      };
+      await stores.orgs.update(linked);
+      const changes = { external_ids: { from: locked.externalIds, to: linked.externalIds } };
       await stores.audit.insert(
         auditEvent(
           ctx,
@@ -67,15 +70,17 @@ export function createBillingService(deps: {
             action: "organization.updated",
             targetType: "organization",
             targetId: org.id,
-            changes: {
-              external_ids: {
-                from: locked.externalIds,
-                to: { ...locked.externalIds, stripe_customer_id: customerId },
-              },
-            },
+            changes,
           },
           deps.clock,
         ),
+      );
+      await emitEvent(
+        stores,
+        org.id,
+        "organization.updated",
+        { org_id: org.id, organization: organizationSummary(linked), changes: eventChanges(changes) },
+        deps.clock,
       );
       return customerId;
     });

@@ -53,9 +53,20 @@ export type ProviderEventData =
       customerId: string | null;
       subscriptionId: string | null;
       invoiceCreatedAt: Date;
+      /** What the organization's webhook endpoints are told of the invoice; absent: the adapter read none. */
+      invoice?: InvoiceFacts;
     }
   /** An event type Orgplane does not act on: recorded, answered 200. */
   | { kind: "ignored" };
+
+/** An invoice's identity and amounts as the provider states them (amounts in minor units of `currency`). */
+export type InvoiceFacts = {
+  id: string | null;
+  amountDueMinor: number | null;
+  amountPaidMinor: number | null;
+  currency: string | null;
+  hostedInvoiceUrl: string | null;
+};
 
 /** Checks a webhook's signature and reads its event; throws `invalid_signature` when it does not verify. */
 export type WebhookVerifier = {

@@ -10,7 +10,9 @@ import { diffViews } from "../audit/audit-event.ts";
 import type { PlanVersion } from "../catalog/catalog.types.ts";
 import type { Organization } from "../orgs/orgs.types.ts";
 import type { Stores, Transactor } from "../stores.ts";
+import { emitSubscriptionEvent } from "../subscriptions/subscriptions.service.ts";
 import type { Subscription, SubscriptionStatus } from "../subscriptions/subscriptions.types.ts";
+import { emitEvent, eventChanges, organizationSummary } from "../webhooks/event-data.ts";
 import type {
   ProviderEvent,
   ProviderEventData,
@@ -25,7 +27,7 @@ type InvoiceData = Extract<
   { kind: "invoice_created" | "invoice_paid" | "invoice_payment_failed" }
 >;
 type CheckoutData = Extract<ProviderEventData, { kind: "checkout_completed" }>;
-type TxStores = Pick<Stores, "orgs" | "audit" | "billing" | "planVersions" | "alerts">;
+type TxStores = Pick<Stores, "orgs" | "audit" | "billing" | "planVersions" | "alerts" | "webhooks">;
 
 export const PAYMENT_FAILED_REASON = "payment_failed";
 const PROVIDER_PAUSED_REASON = "paused_by_provider";
@@ -60,6 +62,27 @@ function auditView(s: Subscription): Record<string, JsonValue> {
     last_invoice_at: iso(s.lastInvoiceAt),
   };
 }
+
+/** The subscription event a provider-driven change announces; undefined: none of its own. */
+const SUBSCRIPTION_EVENT: Record<
+  string,
+  "subscription.created" | "subscription.updated" | "subscription.canceled" | undefined
+> = {
+  "subscription.created": "subscription.created",
+  "subscription.canceled": "subscription.canceled",
+  "subscription.updated": "subscription.updated",
+  "subscription.linked": "subscription.updated",
+  "subscription.payment_succeeded": "subscription.updated",
+  "subscription.payment_failed": "subscription.updated",
+  // Only `last_invoice_at` moves: the `invoice.created` event of the same Stripe event tells it.
+  "subscription.invoice_created": undefined,
+};
+
+const INVOICE_EVENT = {
+  invoice_created: "invoice.created",
+  invoice_paid: "invoice.paid",
+  invoice_payment_failed: "invoice.payment_failed",
+} as const;
 
 /** Older provider state never overwrites newer: an event created before the applied state is stale. */
 function isStale(current: Subscription | undefined, event: ProviderEvent): boolean {
@@ -161,6 +184,10 @@ export function createStripeWebhooksService(deps: StripeWebhooksDeps) {
       await stores.billing.updateSubscription(after);
     }
     await stores.audit.insert(audit(after.orgId, action, "subscription", after.id, changes, event.id));
+    const type = SUBSCRIPTION_EVENT[action];
+    if (type !== undefined) {
+      await emitSubscriptionEvent(stores, type, after, changes, clock);
+    }
     return "applied";
   }
 
@@ -175,22 +202,22 @@ export function createStripeWebhooksService(deps: StripeWebhooksDeps) {
       return false;
     }
     const now = clock.now();
-    await stores.orgs.update({
+    const linked: Organization = {
       ...org,
       externalIds: { ...org.externalIds, stripe_customer_id: customerId },
       updatedAt: now,
-    });
+    };
+    await stores.orgs.update(linked);
+    const changes: AuditChanges = { external_ids: { from: org.externalIds, to: linked.externalIds } };
     await stores.audit.insert(
-      audit(
-        org.id,
-        "organization.updated",
-        "organization",
-        org.id,
-        {
-          external_ids: { from: org.externalIds, to: { ...org.externalIds, stripe_customer_id: customerId } },
-        },
-        eventId,
-      ),
+      audit(org.id, "organization.updated", "organization", org.id, changes, eventId),
+    );
+    await emitEvent(
+      stores,
+      org.id,
+      "organization.updated",
+      { org_id: org.id, organization: organizationSummary(linked), changes: eventChanges(changes) },
+      clock,
     );
     return true;
   }
@@ -395,7 +422,7 @@ export function createStripeWebhooksService(deps: StripeWebhooksDeps) {
     );
     // The billing contacts are emailed once per period (docs/alerts.md); the alert commits with the event.
     await recordAlert(
-      stores.alerts,
+      stores,
       {
         orgId: org.id,
         type: "payment_failed",
@@ -435,6 +462,33 @@ export function createStripeWebhooksService(deps: StripeWebhooksDeps) {
       const org = await stores.orgs.findForUpdate(orgId);
       if (org === undefined || org.status === "deleted") {
         return "unmatched";
+      }
+      const data = event.data;
+      if (
+        data.kind === "invoice_created" ||
+        data.kind === "invoice_paid" ||
+        data.kind === "invoice_payment_failed"
+      ) {
+        // Every invoice event of a known organization is told once (a replay is a duplicate above), whatever
+        // it changes in the subscription: the receiver learns of each invoice and payment outcome.
+        await emitEvent(
+          stores,
+          org.id,
+          INVOICE_EVENT[data.kind],
+          {
+            org_id: org.id,
+            invoice_id: data.invoice?.id ?? null,
+            customer_id: data.customerId,
+            subscription_id: data.subscriptionId,
+            amount_due: data.invoice?.amountDueMinor ?? null,
+            amount_paid: data.invoice?.amountPaidMinor ?? null,
+            currency: data.invoice?.currency ?? null,
+            hosted_invoice_url: data.invoice?.hostedInvoiceUrl ?? null,
+            invoice_created_at: data.invoiceCreatedAt.toISOString(),
+            stripe_event_id: event.id,
+          },
+          clock,
+        );
       }
       switch (event.data.kind) {
         case "checkout_completed":

@@ -18,6 +18,7 @@ import type { CatalogService } from "../catalog/catalog.service.ts";
 import { loadOrg } from "../orgs/orgs.service.ts";
 import type { Stores, Transactor } from "../stores.ts";
 import type { SubscriptionsService } from "../subscriptions/subscriptions.service.ts";
+import { emitEvent } from "../webhooks/event-data.ts";
 import type {
   CreditAccount,
   CreditEntry,
@@ -29,7 +30,7 @@ import type {
 } from "./credits.types.ts";
 
 /** The stores a credits transaction writes through. */
-type TxStores = Pick<Stores, "credits" | "audit" | "orgs">;
+type TxStores = Pick<Stores, "credits" | "audit" | "orgs" | "webhooks">;
 
 export type DebitResult =
   | {
@@ -374,6 +375,22 @@ export function createCreditsService(deps: {
             now,
           ),
         );
+        // Once per organization and period, as the credit_periods row above: the rollover's own event. An
+        // account's first period is no reset (nothing was used before it): it opens without one.
+        if (!created) {
+          await emitEvent(
+            stores,
+            orgId,
+            "usage.period_reset",
+            {
+              org_id: orgId,
+              period_start: target.start.toISOString(),
+              period_end: target.end.toISOString(),
+              allocation: target.allocation,
+            },
+            clock,
+          );
+        }
         opened = { start: target.start, end: target.end };
       }
       // A new period: its use starts at nothing (the spending limits judge it afresh).
@@ -811,6 +828,26 @@ export function createCreditsService(deps: {
             },
             clock,
           ),
+        );
+        await emitEvent(
+          stores,
+          orgId,
+          "credits.granted",
+          {
+            org_id: orgId,
+            grant: {
+              id: result.grant.id,
+              amount: result.grant.amount,
+              source: result.grant.source,
+              priority: result.grant.priority,
+              expires_at: result.grant.expiresAt?.toISOString() ?? null,
+              reference: result.grant.reference,
+              reason: result.grant.reason,
+            },
+            transaction_id: result.entry.id,
+            balance: result.entry.balanceAfter,
+          },
+          clock,
         );
         return { grant: result.grant, entry: result.entry, before: account.balance };
       });

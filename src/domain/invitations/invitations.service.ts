@@ -12,6 +12,7 @@ import { loadOrg } from "../orgs/orgs.service.ts";
 import type { Organization } from "../orgs/orgs.types.ts";
 import type { QuotaGuard } from "../quotas/quotas.service.ts";
 import type { Stores, Transactor } from "../stores.ts";
+import { emitEvent, invitationSummary } from "../webhooks/event-data.ts";
 import { invitationEmail } from "./invitation-email.ts";
 import type {
   CreateInvitationInput,
@@ -198,6 +199,13 @@ export function createInvitationsService(deps: {
             },
             clock,
           ),
+        );
+        await emitEvent(
+          stores,
+          orgId,
+          "invitation.created",
+          { org_id: orgId, invitation: invitationSummary(invitation) },
+          clock,
         );
         return invitation;
       });
@@ -388,6 +396,25 @@ export function createInvitationsService(deps: {
             },
             clock,
           ),
+        );
+        await emitEvent(
+          stores,
+          org.id,
+          "invitation.accepted",
+          { org_id: org.id, invitation: invitationSummary(accepted), user_id: user.id },
+          clock,
+        );
+        await emitEvent(
+          stores,
+          org.id,
+          "member.added",
+          {
+            org_id: org.id,
+            member: { user_id: user.id, role: invitation.role, project_ids: invitation.projectIds },
+            source: "invitation",
+            invitation_id: invitation.id,
+          },
+          clock,
         );
         return accepted;
       });

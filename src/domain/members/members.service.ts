@@ -14,6 +14,7 @@ import type {
 import { holdsAll, ORG_SCOPES, ROLE_SCOPES } from "../auth/principal.ts";
 import { loadOrg } from "../orgs/orgs.service.ts";
 import type { Stores, Transactor } from "../stores.ts";
+import { apiKeySummary, emitEvent } from "../webhooks/event-data.ts";
 import type { Member } from "./members.types.ts";
 
 /**
@@ -155,6 +156,18 @@ export function createMembersService(deps: {
             deps.clock,
           ),
         );
+        await emitEvent(
+          stores,
+          orgId,
+          "member.role_changed",
+          {
+            org_id: orgId,
+            member: { user_id: userId, role, project_ids: before.projectIds },
+            previous_role: before.role,
+            changes: { role: { from: before.role, to: role } },
+          },
+          deps.clock,
+        );
         return { ...before, role, updatedAt: now };
       });
     },
@@ -199,7 +212,30 @@ export function createMembersService(deps: {
             deps.clock,
           ),
         );
+        await emitEvent(
+          stores,
+          orgId,
+          "member.removed",
+          {
+            org_id: orgId,
+            member: { user_id: userId, role: member.role, project_ids: member.projectIds },
+            left: leaving,
+            revoked_api_key_ids: revoked,
+          },
+          deps.clock,
+        );
         for (const keyId of revoked) {
+          // Revoked just above in this transaction, so found; the event tells the key as it now is.
+          const key = await stores.apiKeys.find(orgId, keyId);
+          if (key !== undefined) {
+            await emitEvent(
+              stores,
+              orgId,
+              "api_key.revoked",
+              { org_id: orgId, api_key: apiKeySummary(key), reason: "creator_removed" },
+              deps.clock,
+            );
+          }
           await stores.audit.insert(
             auditEvent(
               ctx,

@@ -10,10 +10,59 @@ import type { OrgStatus, Principal, RequestContext } from "../auth/principal.ts"
 import type { CatalogService } from "../catalog/catalog.service.ts";
 import type { Stores, Transactor } from "../stores.ts";
 import { startSubscription } from "../subscriptions/subscriptions.service.ts";
+import { emitEvent, eventChanges, organizationSummary } from "../webhooks/event-data.ts";
 import type { CreateOrgInput, ExternalIds, Organization, UpdateOrgInput } from "./orgs.types.ts";
 
 /** Generated slugs that collide get a random suffix; five tries make a repeat collision ~impossible. */
 const SLUG_ATTEMPTS = 5;
+
+/** The organization's changes that are announced to its webhook endpoints, each its own event type. */
+type OrgAction =
+  | "organization.updated"
+  | "organization.suspended"
+  | "organization.unsuspended"
+  | "organization.deleted";
+
+/** The webhook event of an organization change, in the change's transaction. */
+async function emitOrgEvent(
+  stores: Pick<Stores, "webhooks">,
+  action: OrgAction,
+  org: Organization,
+  changes: AuditChanges,
+  clock: Clock,
+): Promise<void> {
+  const base = { org_id: org.id, organization: organizationSummary(org) };
+  switch (action) {
+    case "organization.updated":
+      await emitEvent(stores, org.id, action, { ...base, changes: eventChanges(changes) }, clock);
+      return;
+    case "organization.suspended":
+      await emitEvent(
+        stores,
+        org.id,
+        action,
+        {
+          ...base,
+          reason: org.suspendedReason,
+          suspended_at: (org.suspendedAt ?? org.updatedAt).toISOString(),
+        },
+        clock,
+      );
+      return;
+    case "organization.unsuspended":
+      await emitEvent(stores, org.id, action, base, clock);
+      return;
+    case "organization.deleted":
+      await emitEvent(
+        stores,
+        org.id,
+        action,
+        { ...base, deleted_at: (org.deletedAt ?? org.updatedAt).toISOString() },
+        clock,
+      );
+      return;
+  }
+}
 
 /** The client-visible state of an organization, in API field names, for audit diffs. */
 function auditView(org: Organization): Record<string, JsonValue> {
@@ -98,7 +147,7 @@ export function createOrgsService(deps: {
   async function mutate(
     ctx: RequestContext,
     id: string,
-    action: string,
+    action: OrgAction,
     change: (org: Organization, now: Date) => Organization,
     alsoIn?: (stores: Stores) => Promise<void>,
   ): Promise<Organization> {
@@ -119,6 +168,7 @@ export function createOrgsService(deps: {
       await stores.audit.insert(
         auditEvent(ctx, { orgId: id, action, targetType: "organization", targetId: id, changes }, deps.clock),
       );
+      await emitOrgEvent(stores, action, written, changes, deps.clock);
       return written;
     });
   }
@@ -201,6 +251,18 @@ export function createOrgsService(deps: {
                 },
                 deps.clock,
               ),
+            );
+            await emitEvent(
+              stores,
+              org.id,
+              "member.added",
+              {
+                org_id: org.id,
+                member: { user_id: ctx.principal.id, role: "owner", project_ids: null },
+                source: "organization_created",
+                invitation_id: null,
+              },
+              deps.clock,
             );
           }
           // The subscription is born with the organization: no moment exists where it has no plan.

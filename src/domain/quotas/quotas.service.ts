@@ -6,10 +6,11 @@ import type { AlertType } from "../alerts/alerts.types.ts";
 import type { PlanVersion } from "../catalog/catalog.types.ts";
 import { loadOrg } from "../orgs/orgs.service.ts";
 import type { Organization } from "../orgs/orgs.types.ts";
-import type { Stores } from "../stores.ts";
+import type { Stores, Transactor } from "../stores.ts";
 import type { SubscriptionsService } from "../subscriptions/subscriptions.service.ts";
 import type { OwnedQuota } from "../subscriptions/subscriptions.store.ts";
 import type { Subscription } from "../subscriptions/subscriptions.types.ts";
+import { emitEvent } from "../webhooks/event-data.ts";
 import type { QuotaDecision, QuotaStatus } from "./quotas.types.ts";
 
 /** Counts Orgplane keeps in its own tables; every other quota's use is the product's, fed by the usage API. */
@@ -54,11 +55,16 @@ export type QuotaAdmission =
       orgId: string;
       quota: string;
       used: number;
+      /** What the create adds: `used - delta` was in use before it. */
+      delta: number;
       limit: number;
       plan: string;
       subscription: Subscription;
     }
   | undefined;
+
+/** The stores quota alerts and their webhook events are written through (the caller's transaction). */
+type AlertStores = Pick<Stores, "alerts" | "webhooks">;
 
 /** What a create path calls inside its transaction, after locking the organization row. */
 export type QuotaGuard = {
@@ -66,10 +72,11 @@ export type QuotaGuard = {
   enforce(stores: Stores, orgId: string, quota: OwnedQuota, delta?: number): Promise<QuotaAdmission>;
   /**
    * After the create's rows are written, in the same transaction: record `quota_80` / `quota_95` when the
-   * create brought the quota to that share of its limit (so only a create that commits counts). The
-   * alerts sweep delivers them.
+   * create brought the quota to that share of its limit (so only a create that commits counts), and emit
+   * `quota.exceeded` when it filled the quota (the next create is refused). The alerts sweep delivers the
+   * alerts.
    */
-  recordAlerts(stores: Pick<Stores, "alerts">, admission: QuotaAdmission): Promise<void>;
+  recordAlerts(stores: AlertStores, admission: QuotaAdmission): Promise<void>;
 };
 
 /** The organization with its plan, subscription and quotas: the one read behind GET /organizations/{id}. */
@@ -81,6 +88,8 @@ export type OrganizationView = {
 };
 
 export function createQuotasService(deps: {
+  /** Alerts recorded outside a create (usage-fed quotas) get a transaction of their own, with their event. */
+  db: Transactor;
   stores: Pick<Stores, "orgs" | "quotaUsage" | "alerts">;
   subscriptions: Pick<SubscriptionsService, "current" | "currentIn">;
   clock: Clock;
@@ -111,22 +120,48 @@ export function createQuotasService(deps: {
     );
   }
 
-  async function recordAlerts(stores: Pick<Stores, "alerts">, admission: QuotaAdmission): Promise<void> {
-    if (admission === undefined) {
-      return;
+  /** `quota_80` / `quota_95` as `used` of `limit` requires (each with its webhook event, in `stores`' transaction). */
+  async function recordThresholdAlerts(
+    stores: AlertStores,
+    figures: { orgId: string; quota: string; used: number; limit: number; plan: string },
+    periodStart: Date,
+  ): Promise<void> {
+    const { orgId, quota, used, limit, plan } = figures;
+    for (const type of quotaAlertsDue(used, limit)) {
+      // ON CONFLICT DO NOTHING: each type at most once per organization and period, whichever quota.
+      await recordAlert(
+        stores,
+        { orgId, type, periodStart, details: { quota, used, limit, plan } },
+        deps.clock,
+      );
     }
-    const { orgId, quota, used, limit, plan } = admission;
-    const due = quotaAlertsDue(used, limit);
-    if (due.length === 0) {
+  }
+
+  async function recordAlerts(stores: AlertStores, admission: QuotaAdmission): Promise<void> {
+    if (admission === undefined) {
       return;
     }
     // The credit period, as every alert: the alerts table's key is (org_id, type, period_start).
     const periodStart = creditPeriodOf(admission.subscription, deps.clock.now()).start;
-    for (const type of due) {
-      // ON CONFLICT DO NOTHING: each type at most once per organization and period, whichever quota.
-      await recordAlert(
-        stores.alerts,
-        { orgId, type, periodStart, details: { quota, used, limit, plan } },
+    await recordThresholdAlerts(stores, admission, periodStart);
+    const { orgId, quota, used, delta, limit, plan } = admission;
+    // Filled by this create: below the limit before it, at (or past) it now. Once per filling, per quota —
+    // a quota emptied and filled again announces it again; one that stays full announces nothing more.
+    if (limit > 0 && used >= limit && used - delta < limit) {
+      await emitEvent(
+        stores,
+        orgId,
+        "quota.exceeded",
+        {
+          org_id: orgId,
+          quota,
+          used,
+          limit,
+          plan,
+          threshold_percent: 100,
+          period_start: periodStart.toISOString(),
+          alert_id: null,
+        },
         deps.clock,
       );
     }
@@ -176,7 +211,7 @@ export function createQuotasService(deps: {
       if (!decision.allowed) {
         throw quotaExceeded(decision);
       }
-      return { orgId, quota, used: decision.current + delta, limit, plan: plan.key, subscription };
+      return { orgId, quota, used: decision.current + delta, delta, limit, plan: plan.key, subscription };
     },
 
     /**
@@ -190,7 +225,13 @@ export function createQuotasService(deps: {
         return;
       }
       const used = await usage(deps.stores, orgId, quota);
-      await recordAlerts(deps.stores, { orgId, quota, used, limit, plan: plan.key, subscription });
+      if (quotaAlertsDue(used, limit).length === 0) {
+        return;
+      }
+      const figures = { orgId, quota, used, limit, plan: plan.key };
+      const periodStart = creditPeriodOf(subscription, deps.clock.now()).start;
+      // Only the thresholds: a product quota is the product's to refuse (no create of Orgplane's fills it).
+      await deps.db.transaction((stores) => recordThresholdAlerts(stores, figures, periodStart));
     },
 
     recordAlerts,

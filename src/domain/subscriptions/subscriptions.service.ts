@@ -10,6 +10,7 @@ import type { CatalogService } from "../catalog/catalog.service.ts";
 import type { BillingInterval, PlanVersion } from "../catalog/catalog.types.ts";
 import { loadOrg } from "../orgs/orgs.service.ts";
 import type { Stores, Transactor } from "../stores.ts";
+import { emitEvent, eventChanges, subscriptionSummary } from "../webhooks/event-data.ts";
 import { advance, type Transition } from "./subscription-lifecycle.ts";
 import type { Subscription } from "./subscriptions.types.ts";
 
@@ -20,7 +21,7 @@ export type PlanCatalog = Pick<
 >;
 
 /** The stores a transaction that settles a subscription writes through. */
-type SettleStores = Pick<Stores, "subscriptions" | "audit" | "planVersions">;
+type SettleStores = Pick<Stores, "subscriptions" | "audit" | "planVersions" | "webhooks">;
 
 /** A subscription together with the plan version it points at. */
 export type CurrentSubscription = { subscription: Subscription; plan: PlanVersion };
@@ -121,7 +122,7 @@ const TRANSITION_ACTION: Record<Transition["kind"], string> = {
  * created before subscriptions existed). False when it already has one.
  */
 export async function startSubscription(
-  stores: Pick<Stores, "subscriptions" | "audit">,
+  stores: Pick<Stores, "subscriptions" | "audit" | "webhooks">,
   ctx: RequestContext | null,
   orgId: string,
   plan: PlanVersion,
@@ -144,7 +145,44 @@ export async function startSubscription(
       ? systemAudit(orgId, sub.id, record.action, record.changes, now)
       : auditEvent(ctx, record, clock),
   );
+  await emitEvent(
+    stores,
+    orgId,
+    "subscription.created",
+    { org_id: orgId, subscription: subscriptionSummary(sub, plan.key) },
+    clock,
+  );
   return true;
+}
+
+/**
+ * The webhook event of a subscription change written in `stores`' transaction, naming the plan the
+ * subscription is on after it (read through the transaction's own connection).
+ */
+export async function emitSubscriptionEvent(
+  stores: Pick<Stores, "planVersions" | "webhooks">,
+  type: "subscription.created" | "subscription.updated" | "subscription.canceled",
+  sub: Subscription,
+  changes: AuditChanges,
+  clock: Clock,
+): Promise<void> {
+  const plan = await stores.planVersions.findVersion(sub.planVersionId);
+  if (plan === undefined) {
+    // The catalog is synced before the server starts: a missing plan is a broken deployment.
+    throw new Error(`plan ${sub.planVersionId} is not in plan_versions`);
+  }
+  const subscription = subscriptionSummary(sub, plan.key);
+  if (type === "subscription.created") {
+    await emitEvent(stores, sub.orgId, type, { org_id: sub.orgId, subscription }, clock);
+    return;
+  }
+  await emitEvent(
+    stores,
+    sub.orgId,
+    type,
+    { org_id: sub.orgId, subscription, changes: eventChanges(changes) },
+    clock,
+  );
 }
 
 export function createSubscriptionsService(deps: {
@@ -204,6 +242,8 @@ export function createSubscriptionsService(deps: {
         systemAudit(sub.orgId, sub.id, TRANSITION_ACTION[transition.kind], changes, now),
       );
     }
+    // One event for everything the clock changed (a trial ended, a cancellation took effect, periods renewed).
+    await emitSubscriptionEvent(stores, "subscription.updated", written, changes, deps.clock);
     return written;
   }
 
@@ -237,7 +277,7 @@ export function createSubscriptionsService(deps: {
   async function mutate(
     ctx: RequestContext,
     orgId: string,
-    action: string,
+    action: "subscription.updated" | "subscription.canceled",
     change: (sub: Subscription, now: Date, fallback: PlanVersion) => Subscription,
   ): Promise<CurrentSubscription> {
     const fallback = await deps.catalog.fallbackPlan();
@@ -262,6 +302,7 @@ export function createSubscriptionsService(deps: {
           deps.clock,
         ),
       );
+      await emitSubscriptionEvent(stores, action, written, changes, deps.clock);
       return written;
     });
     return withPlan(sub);

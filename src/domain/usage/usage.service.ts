@@ -255,6 +255,8 @@ export function createUsageService(deps: {
   retentionMonths: number;
   /** Told of failures of work that follows an answered request (alert checks after a batch). */
   onBackgroundError?: (err: unknown) => void;
+  /** The organization's webhook deliveries finished in the last 7 days that succeeded (null: none finished). */
+  webhookDeliveryRate7d?: (orgId: string) => Promise<number | null>;
 }) {
   const { clock } = deps;
   const meters = new Map(deps.catalogFile.meters.map((m) => [m.key, m]));
@@ -777,7 +779,7 @@ export function createUsageService(deps: {
       quota === "projects" && projects.length < MAX_VIEW_PROJECTS
         ? projects.length
         : deps.stores.quotaUsage.count(orgId, quota, now);
-    const [gauges, last7, counts, quotaUse, history] = await Promise.all([
+    const [gauges, last7, counts, quotaUse, history, webhookRate] = await Promise.all([
       needs.gauges ? deps.stores.usage.gauges(orgId, null) : Promise.resolve<GaugeValue[]>([]),
       needs.last7Days.length === 0
         ? Promise.resolve(new Map<string, MeterTotal>())
@@ -793,6 +795,9 @@ export function createUsageService(deps: {
       Promise.all(
         needs.history.map(async (m) => [m, await historyOf(orgId, m, from, to, granularity)] as const),
       ),
+      needs.webhookDeliveryRate7d && deps.webhookDeliveryRate7d !== undefined
+        ? deps.webhookDeliveryRate7d(orgId)
+        : Promise.resolve(null),
     ]);
     const gaugeTotals = new Map<string, number>();
     const gaugesByProject = new Map<string | null, Map<string, number>>();
@@ -820,8 +825,7 @@ export function createUsageService(deps: {
       quotaUsed: new Map(quotaUse),
       projects,
       history: new Map(history),
-      // Orgplane delivers no webhooks yet: no deliveries, so no rate (a zero denominator is null).
-      webhookDeliveryRate7d: null,
+      webhookDeliveryRate7d: webhookRate,
     };
   }
 

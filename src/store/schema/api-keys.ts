@@ -31,6 +31,8 @@ export const apiKeys = pgTable(
     lastUsedAt: timestamp("last_used_at", { withTimezone: true }),
     /** The key this one replaced by rotation. */
     rotatedFrom: text("rotated_from"),
+    /** When the `api_key.expiring` webhook event was emitted for this key (once per key). */
+    expiringNotifiedAt: timestamp("expiring_notified_at", { withTimezone: true }),
   },
   (t) => [
     index("api_keys_org_id_id_idx").on(t.orgId, t.id),
