@@ -1,6 +1,7 @@
 import { resolve } from "node:path";
 import { z } from "zod";
 import { DEFAULT_PRESET, PRESETS, type PresetName } from "./infra/catalog-file.ts";
+import { parseSecretKeys, type SecretKey, SecretKeyError } from "./infra/secret-box.ts";
 import type { StripeConfig } from "./infra/stripe.ts";
 import { KEY_PREFIX_PATTERN } from "./lib/api-key-format.ts";
 
@@ -72,6 +73,40 @@ const EnvSchema = z
       .max(120, { error: "must be at most 120 months" })
       .default(13),
     WEBHOOK_ALLOW_PRIVATE: bool.default(false),
+    ORGPLANE_SECRET_KEY: z
+      .string()
+      .max(16_384)
+      .transform((text, ctx) => {
+        try {
+          return parseSecretKeys(text);
+        } catch (err) {
+          // The parser's messages name positions and problems, never the key.
+          ctx.addIssue({
+            code: "custom",
+            message: err instanceof SecretKeyError ? err.message : "is invalid",
+          });
+          return z.NEVER;
+        }
+      })
+      .optional(),
+    INTEGRATIONS_ALLOW_PRIVATE: bool.default(false),
+    METRICS_PUSH_INTERVAL_SECONDS: z.coerce
+      .number({ error: "must be a whole number of seconds" })
+      .int({ error: "must be a whole number of seconds" })
+      .min(1, { error: "must be at least 1 second" })
+      .max(3600, { error: "must be at most 3600 seconds" })
+      .default(15),
+    LOKI_ALLOWED_SAMPLE_RATE: z.coerce
+      .number({ error: "must be a number from 0 to 1" })
+      .min(0, { error: "must be a number from 0 to 1" })
+      .max(1, { error: "must be a number from 0 to 1" })
+      .default(0),
+    LOKI_BUFFER_LINES: z.coerce
+      .number({ error: "must be a whole number of lines" })
+      .int({ error: "must be a whole number of lines" })
+      .min(1, { error: "must be at least 1 line" })
+      .max(1_000_000, { error: "must be at most 1000000 lines" })
+      .default(10_000),
     RATE_LIMIT_FAILURE_MODE: z
       .enum(["open", "closed"], { error: "must be open or closed" })
       .default("closed"),
@@ -127,6 +162,25 @@ export type Config = {
    * (a self-hosted install delivering inside its own network). Off by default: https and public addresses only.
    */
   webhooks: { allowPrivate: boolean };
+  /**
+   * ORGPLANE_SECRET_KEY: the keys sealing stored secrets (integration tokens), the first sealing, all
+   * opening. Key material: never logged. Undefined: the key file under the data directory (generated on
+   * first start; src/infra/secret-box.ts).
+   */
+  secretKeys: SecretKey[] | undefined;
+  /**
+   * Per-organization observability export (docs/integrations.md). `allowPrivate` (INTEGRATIONS_ALLOW_PRIVATE)
+   * lets integration endpoints be http:// and private or loopback addresses, as WEBHOOK_ALLOW_PRIVATE does for
+   * webhooks. `metricsPushIntervalSeconds`: how often each org's series are remote-written;
+   * `lokiAllowedSampleRate`: the share of allowed authorize decisions sent to Loki (denials always are);
+   * `lokiBufferLines`: lines kept per organization while its Loki cannot be reached (the oldest are dropped).
+   */
+  integrations: {
+    allowPrivate: boolean;
+    metricsPushIntervalSeconds: number;
+    lokiAllowedSampleRate: number;
+    lokiBufferLines: number;
+  };
 };
 
 export class ConfigError extends Error {
@@ -146,6 +200,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       name === "DATABASE_URL" ||
       name === "SMTP_URL" ||
       name === "REDIS_URL" ||
+      name === "ORGPLANE_SECRET_KEY" ||
       name.startsWith("STRIPE_")
         ? ""
         : ` (got ${JSON.stringify(given.slice(0, 64))})`;
@@ -189,5 +244,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     rateLimitFailureMode: e.RATE_LIMIT_FAILURE_MODE,
     usage: { lateWindowHours: e.USAGE_LATE_WINDOW_HOURS, retentionMonths: e.USAGE_RETENTION_MONTHS },
     webhooks: { allowPrivate: e.WEBHOOK_ALLOW_PRIVATE },
+    secretKeys: e.ORGPLANE_SECRET_KEY,
+    integrations: {
+      allowPrivate: e.INTEGRATIONS_ALLOW_PRIVATE,
+      metricsPushIntervalSeconds: e.METRICS_PUSH_INTERVAL_SECONDS,
+      lokiAllowedSampleRate: e.LOKI_ALLOWED_SAMPLE_RATE,
+      lokiBufferLines: e.LOKI_BUFFER_LINES,
+    },
   };
 }

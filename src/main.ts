@@ -2,9 +2,13 @@ import { existsSync } from "node:fs";
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { join } from "node:path";
+import packageJson from "../package.json" with { type: "json" };
 import { prepareDatabase } from "./bootstrap.ts";
 import { type Config, ConfigError, loadConfig } from "./config.ts";
 import type { Catalog } from "./domain/catalog/catalog.types.ts";
+import type { SecretSealer } from "./domain/integrations/integrations.types.ts";
+import { checkSecretKeys, SecretKeyMismatchError } from "./domain/integrations/secret-key-check.ts";
+import { fanOutTelemetry } from "./domain/observability/telemetry.ts";
 import { type AppDeps, createApp, createRequestListener } from "./http/app.ts";
 import { CatalogError, loadConfiguredCatalog } from "./infra/catalog-file.ts";
 import {
@@ -14,14 +18,20 @@ import {
 } from "./infra/embedded-postgres.ts";
 import { startJobs } from "./infra/jobs.ts";
 import { createBoundedWarning, createLogger, type Logger } from "./infra/logger.ts";
+import { createLokiExporter } from "./infra/loki-export/loki-exporter.ts";
 import { createMailer, createSmtpTransport, logOnlyTransport } from "./infra/mailer.ts";
 import { createHttpMetrics, createWebhookAttemptCounter } from "./infra/metrics.ts";
+import { createMetricsExporter } from "./infra/metrics-export/exporter.ts";
 import { createOidcVerifier } from "./infra/oidc.ts";
+import { createOutboundClient } from "./infra/outbound-http.ts";
 import { createRateLimiter, rateLimiterStatus } from "./infra/rate-limiter.ts";
+import { createSecretBox, loadOrCreateSecretKeyFile, SecretKeyError } from "./infra/secret-box.ts";
 import { systemClock } from "./lib/clock.ts";
 import { createServices } from "./services.ts";
 import { type Database, openDatabase } from "./store/db.ts";
+import { createLokiAuditSource } from "./store/loki-export.store.pg.ts";
 import { createMailWakeSource } from "./store/mail.store.pg.ts";
+import { createExportLease } from "./store/metrics-export.store.pg.ts";
 import { createOrgChangeListener } from "./store/org-changes.pg.ts";
 import { classifyStorageError } from "./store/pg-errors.ts";
 import { createWebhookWakeSource } from "./store/webhooks.store.pg.ts";
@@ -92,6 +102,54 @@ export function operatorKeyFile(config: Config): string {
   return join(config.dataDir, "operator-key");
 }
 
+/** Where the generated secret key is kept when ORGPLANE_SECRET_KEY is unset. */
+export function secretKeyFile(config: Config): string {
+  return join(config.dataDir, "secret-key");
+}
+
+/**
+ * The keys sealing stored secrets: ORGPLANE_SECRET_KEY, else the key file under the data directory, generated
+ * (mode 0600) on first start. Then checked against what the database holds (`checkSecretKeys`): a key that
+ * does not open it stops start-up with one line, before anything is served or sealed.
+ */
+async function openSecretSealer(
+  connected: ConnectedDatabase,
+  config: Config,
+  logger: Logger,
+): Promise<SecretSealer> {
+  let sealer: SecretSealer;
+  const file = secretKeyFile(config);
+  if (config.secretKeys !== undefined) {
+    sealer = createSecretBox(config.secretKeys);
+  } else {
+    const loaded = await loadOrCreateSecretKeyFile(file);
+    if (loaded.generated) {
+      logger.info(
+        { secret_key_file: file },
+        "generated the key that seals stored integration tokens (mode 0600); several processes on one database need ORGPLANE_SECRET_KEY set, the same on each",
+      );
+    }
+    sealer = createSecretBox(loaded.keys);
+  }
+  try {
+    const { resealed } = await checkSecretKeys(connected.database.stores.integrations, sealer, systemClock);
+    if (resealed > 0) {
+      logger.info(
+        { resealed, key_id: sealer.currentKeyId },
+        "re-sealed integration tokens under the current secret key",
+      );
+    }
+  } catch (err) {
+    if (err instanceof SecretKeyMismatchError && config.secretKeys === undefined) {
+      throw new SecretKeyMismatchError(
+        `${err.message} (ORGPLANE_SECRET_KEY is unset: the key came from ${file})`,
+      );
+    }
+    throw err;
+  }
+  return sealer;
+}
+
 export async function startOrgplane(
   config: Config,
   logger: Logger,
@@ -122,6 +180,7 @@ async function serveOn(
     logger,
     catalog,
   });
+  const sealer = await openSecretSealer(connected, config, logger);
 
   const prefixes = { orgKeyPrefix: config.keyPrefix, operatorKeyPrefix: config.operatorKeyPrefix };
   // Redis when REDIS_URL is set (one limit shared by every process), else this process's memory.
@@ -152,6 +211,7 @@ async function serveOn(
       engineDatabase: webhookDatabase,
       onOutcomes: createWebhookAttemptCounter(metrics.registry),
     },
+    integrations: { sealer, allowPrivate: config.integrations.allowPrivate },
     onBackgroundError: (err) =>
       logger.warn(
         { err: { message: err instanceof Error ? err.message : String(err) } },
@@ -183,6 +243,46 @@ async function serveOn(
   // After listening succeeded, so a failed start has no listener connection to close; until it listens,
   // authorize reads every key.
   await services.authorize.start();
+
+  // Each organization's metrics and logs pushed to its own Prometheus and Loki (docs/integrations.md):
+  // counters and denials from the request paths of this process, figures and the audit trail read by one
+  // process at a time (advisory locks). One SSRF-guarded client (INTEGRATIONS_ALLOW_PRIVATE) for both.
+  const integrationsClient = createOutboundClient({ allowPrivate: config.integrations.allowPrivate });
+  const userAgent = `Orgplane-Export/${packageJson.version}`;
+  const metricsExporter = createMetricsExporter({
+    metrics: services.orgMetrics,
+    integrations: services.integrations,
+    client: integrationsClient,
+    lease: createExportLease(database.pool, (err) =>
+      logger.warn({ err: { message: err.message } }, "metrics export lease connection lost"),
+    ),
+    clock: systemClock,
+    logger,
+    intervalSeconds: config.integrations.metricsPushIntervalSeconds,
+    userAgent,
+  });
+  const lokiExporter = createLokiExporter({
+    integrations: services.integrations,
+    client: integrationsClient,
+    audit: createLokiAuditSource(database.pool),
+    clock: systemClock,
+    logger,
+    settings: {
+      allowedSampleRate: config.integrations.lokiAllowedSampleRate,
+      bufferLines: config.integrations.lokiBufferLines,
+    },
+    userAgent,
+  });
+  services.integrations.setProbes({ prometheus: metricsExporter.probe, loki: lokiExporter.probe });
+  services.telemetry.bind(fanOutTelemetry([metricsExporter.telemetry, lokiExporter.telemetry]));
+  await metricsExporter.start();
+  await lokiExporter.start();
+  const stopExport = async () => {
+    // Before the pool closes: the exporters' locks and cursors live on pool connections.
+    await Promise.all([metricsExporter.stop(), lokiExporter.stop()]);
+    integrationsClient.close();
+  };
+
   const port = (server.address() as AddressInfo).port;
   const url = `http://localhost:${port}`;
   logger.info(
@@ -249,6 +349,7 @@ async function serveOn(
     alerts: services.alerts,
     webhooks: services.webhooks,
   }).catch(async (err: unknown) => {
+    await stopExport();
     await webhookWake.stop();
     await services.webhooks.stop();
     await webhookDatabase.close();
@@ -278,6 +379,8 @@ async function serveOn(
     // The key uses recorded since the last flush are written while the pool is still open.
     clearInterval(usageFlusher);
     await flushKeyUsage();
+    // What the exporters hold is pushed (bounded) and their audit cursors saved while the pool exists.
+    await stopExport();
     // Webhook attempts in flight finish and are recorded while the pool still exists.
     await webhookWake.stop();
     await services.webhooks.stop();
@@ -355,6 +458,11 @@ export async function main(): Promise<void> {
   try {
     running = await startOrgplane(config, logger, catalog);
   } catch (err) {
+    // A key that does not match the database, or a key file that does not parse: one line, like a bad setting.
+    if (err instanceof SecretKeyMismatchError || err instanceof SecretKeyError) {
+      process.stderr.write(`orgplane: ${err.message}\n`);
+      process.exit(1);
+    }
     logger.fatal({ err }, "Orgplane failed to start");
     process.exit(1);
   }

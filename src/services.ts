@@ -6,6 +6,7 @@ import { createAuditService } from "./domain/audit/audit.service.ts";
 import { createAuthenticator } from "./domain/auth/authenticator.ts";
 import type { IdentityVerifier } from "./domain/auth/identity.ts";
 import { createAuthorizeService } from "./domain/authorize/authorize.service.ts";
+import { observedAuthorize } from "./domain/authorize/observed-authorize.ts";
 import type { OrgChangeSource } from "./domain/authorize/org-changes.ts";
 import { createBillingService } from "./domain/billing/billing.service.ts";
 import { createStripeWebhooksService } from "./domain/billing/stripe-webhooks.service.ts";
@@ -13,8 +14,11 @@ import { createCatalogService } from "./domain/catalog/catalog.service.ts";
 import type { Catalog } from "./domain/catalog/catalog.types.ts";
 import { createCreditsService } from "./domain/credits/credits.service.ts";
 import { createIdempotencyService } from "./domain/idempotency/idempotency.service.ts";
+import { createIntegrationsService } from "./domain/integrations/integrations.service.ts";
+import type { IntegrationProbes, SecretSealer } from "./domain/integrations/integrations.types.ts";
 import { createInvitationsService } from "./domain/invitations/invitations.service.ts";
 import { createMembersService } from "./domain/members/members.service.ts";
+import { bindableTelemetry } from "./domain/observability/telemetry.ts";
 import { createOrgsService } from "./domain/orgs/orgs.service.ts";
 import { createProjectsService } from "./domain/projects/projects.service.ts";
 import { createQuotasService } from "./domain/quotas/quotas.service.ts";
@@ -27,10 +31,13 @@ import type { WebhookSender } from "./domain/webhooks/sender.ts";
 import { createWebhooksService } from "./domain/webhooks/webhooks.service.ts";
 import type { DeliveryState } from "./domain/webhooks/webhooks.types.ts";
 import type { Services } from "./http/env.ts";
+import { createOrgMetrics } from "./infra/metrics-export/org-metrics.ts";
+import { createSecretBox, generateSecretKey, parseSecretKeys } from "./infra/secret-box.ts";
 import { createStripeProvider, createStripeWebhookVerifier, type StripeConfig } from "./infra/stripe.ts";
 import { createWebhookSender } from "./infra/webhook-sender.ts";
 import type { Clock } from "./lib/clock.ts";
 import type { Database } from "./store/db.ts";
+import { createMetricsExportStore } from "./store/metrics-export.store.pg.ts";
 
 /** PUBLIC_URL's own default (config.ts) with the default port. */
 const DEFAULT_PUBLIC_URL = "http://localhost:8080";
@@ -70,10 +77,32 @@ export function createServices(
       /** Counts attempts by the state they left the delivery in (the /metrics counter). */
       onOutcomes?: (state: DeliveryState, count: number) => void;
     };
+    /**
+     * The per-organization observability export's configuration. `sealer` seals the tokens at rest (the
+     * server's is ORGPLANE_SECRET_KEY's, checked against the database at start; left out, a key of this
+     * process alone, which nothing it seals outlives); `allowPrivate` (INTEGRATIONS_ALLOW_PRIVATE, default
+     * false) lets endpoints be http:// and private or loopback addresses; `probes` send the test sample (the
+     * exporters', also set later through `integrations.setProbes`); `activeCacheMs` shortens how long the
+     * exporters' read is cached.
+     */
+    integrations?: {
+      sealer?: SecretSealer;
+      allowPrivate: boolean;
+      probes?: IntegrationProbes;
+      activeCacheMs?: number;
+    };
   },
 ): Services {
   const { stores, transactor: db } = database;
   const { clock, prefixes } = options;
+  // Authorize decisions and counted API requests, for the per-org export (bound once the exporters start).
+  const telemetry = bindableTelemetry();
+  // Each organization's own series: the metrics export's telemetry sink, read by GET …/metrics and pushed by
+  // the remote-write exporter (main.ts).
+  const orgMetrics = createOrgMetrics({
+    store: createMetricsExportStore(database.db, options.catalog.meters),
+    clock,
+  });
   // One per process: authentication records each key's last use here; main.ts flushes it in batches.
   const keyUsage = createKeyUsageTracker({ store: stores.apiKeys, clock });
   const catalog = createCatalogService({ store: stores.planVersions, catalog: options.catalog });
@@ -163,9 +192,22 @@ export function createServices(
     ...(options.onBackgroundError === undefined ? {} : { onError: options.onBackgroundError }),
     ...(options.webhooks?.onOutcomes === undefined ? {} : { onOutcomes: options.webhooks.onOutcomes }),
   });
+  const integrations = createIntegrationsService({
+    db,
+    stores,
+    clock,
+    sealer: options.integrations?.sealer ?? createSecretBox(parseSecretKeys(generateSecretKey())),
+    allowPrivate: options.integrations?.allowPrivate ?? false,
+    ...(options.integrations?.probes === undefined ? {} : { probes: options.integrations.probes }),
+    ...(options.integrations?.activeCacheMs === undefined
+      ? {}
+      : { activeCacheMs: options.integrations.activeCacheMs }),
+    ...(options.onBackgroundError === undefined ? {} : { onError: options.onBackgroundError }),
+  });
   return {
     usage,
     webhooks,
+    integrations,
     orgs: createOrgsService({ db, stores, clock, plans: catalog }),
     apiKeys: createApiKeysService({ db, stores, clock, prefixes, keyUsage, quotas }),
     audit: createAuditService({ stores }),
@@ -185,17 +227,23 @@ export function createServices(
     quotas,
     rateLimits,
     credits,
-    authorize: createAuthorizeService({
-      keys: stores.apiKeys,
-      rateLimits,
-      keyUsage,
-      credits,
-      spending: spendingLimits,
-      ...(options.onBackgroundError === undefined ? {} : { onAlertCheckError: options.onBackgroundError }),
-      prefixes,
+    authorize: observedAuthorize(
+      createAuthorizeService({
+        keys: stores.apiKeys,
+        rateLimits,
+        keyUsage,
+        credits,
+        spending: spendingLimits,
+        ...(options.onBackgroundError === undefined ? {} : { onAlertCheckError: options.onBackgroundError }),
+        prefixes,
+        clock,
+        orgChanges: options.orgChanges,
+      }),
+      telemetry,
       clock,
-      orgChanges: options.orgChanges,
-    }),
+    ),
+    telemetry,
+    orgMetrics,
     billing: createBillingService({
       db,
       stores,

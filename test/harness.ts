@@ -6,6 +6,7 @@ import type { IdentityVerifier } from "../src/domain/auth/identity.ts";
 import { ORG_SCOPES, type RequestContext, type Role, type Scope } from "../src/domain/auth/principal.ts";
 import { syncCatalog } from "../src/domain/catalog/catalog.service.ts";
 import type { Catalog } from "../src/domain/catalog/catalog.types.ts";
+import type { IntegrationProbes } from "../src/domain/integrations/integrations.types.ts";
 import type { CreateOrgInput, Organization } from "../src/domain/orgs/orgs.types.ts";
 import type { RateLimiter } from "../src/domain/rate-limits/rate-limiter.ts";
 import { createApp } from "../src/http/app.ts";
@@ -14,6 +15,7 @@ import { DEFAULT_PRESET, loadPreset } from "../src/infra/catalog-file.ts";
 import { createLogger } from "../src/infra/logger.ts";
 import { createHttpMetrics } from "../src/infra/metrics.ts";
 import { createOidcVerifier } from "../src/infra/oidc.ts";
+import { createSecretBox, parseSecretKeys } from "../src/infra/secret-box.ts";
 import type { StripeConfig } from "../src/infra/stripe.ts";
 import { type Clock, systemClock } from "../src/lib/clock.ts";
 import { newId } from "../src/lib/ids.ts";
@@ -28,6 +30,13 @@ import {
 import { withDatabase } from "./util.ts";
 
 export const PREFIXES = { orgKeyPrefix: "sk", operatorKeyPrefix: "op" };
+
+/**
+ * The ORGPLANE_SECRET_KEY of every test app (a fixed key: a second app on the same database opens what the
+ * first sealed, as two processes configured alike do).
+ */
+export const TEST_SECRET_KEY = `test:${Buffer.alloc(32, 7).toString("base64")}`;
+export const testSecretBox = createSecretBox(parseSecretKeys(TEST_SECRET_KEY));
 
 export type TestResponse<T = Record<string, unknown>> = {
   status: number;
@@ -170,6 +179,11 @@ export async function createTestContext(
     rateLimiter?: RateLimiter;
     /** Webhook delivery: a shorter attempt timeout, or private addresses refused (`allowPrivate: false`). */
     webhooks?: { allowPrivate?: boolean; attemptTimeoutMs?: number };
+    /**
+     * Integrations: private endpoints refused (`allowPrivate: false`), the probes of the test call, how long
+     * the exporters' read is cached.
+     */
+    integrations?: { allowPrivate?: boolean; probes?: IntegrationProbes; activeCacheMs?: number };
   } = {},
 ): Promise<TestContext> {
   const databaseUrl = await cloneTemplateDatabase();
@@ -188,6 +202,8 @@ export async function createTestContext(
     rateLimiter: options.rateLimiter ?? admitEveryRequest,
     // Test receivers listen on 127.0.0.1 over plain HTTP (WEBHOOK_ALLOW_PRIVATE=true).
     webhooks: { allowPrivate: true, ...options.webhooks },
+    // The same for integration endpoints (INTEGRATIONS_ALLOW_PRIVATE=true).
+    integrations: { sealer: testSecretBox, allowPrivate: true, ...options.integrations },
   });
   const app = createApp({
     services,
@@ -377,6 +393,7 @@ export function createSecondApp(
     catalog: t.catalog,
     rateLimiter: admitEveryRequest,
     webhooks: { allowPrivate: true },
+    integrations: { sealer: testSecretBox, allowPrivate: true },
   });
   const app = createApp({
     services,

@@ -5,6 +5,7 @@ import type { BillingSyncStore } from "./billing/billing.types.ts";
 import type { PlanVersionsStore } from "./catalog/catalog.store.ts";
 import type { CreditsStore } from "./credits/credits.store.ts";
 import type { IdempotencyStore } from "./idempotency/idempotency.store.ts";
+import type { IntegrationsStore } from "./integrations/integrations.store.ts";
 import type { InvitationsStore } from "./invitations/invitations.store.ts";
 import type { MailOutboxStore } from "./mail/mail.store.ts";
 import type { MembershipsStore, UsersStore } from "./members/members.store.ts";
@@ -38,6 +39,7 @@ export type Stores = {
   credits: CreditsStore;
   usage: UsageStore;
   webhooks: WebhooksStore;
+  integrations: IntegrationsStore;
 };
 
 /**

@@ -5,9 +5,11 @@ import { registerAuditEventRoutes } from "./routes/audit-events/index.ts";
 import { registerAuthorize } from "./routes/authorize/authorize.ts";
 import { registerBillingRoutes } from "./routes/billing/index.ts";
 import { registerCreditRoutes } from "./routes/credits/index.ts";
+import { registerIntegrationRoutes } from "./routes/integrations/index.ts";
 import { registerInvitationRoutes } from "./routes/invitations/index.ts";
 import { registerMeRoutes } from "./routes/me/index.ts";
 import { registerMemberRoutes } from "./routes/members/index.ts";
+import { registerMetricsRoutes } from "./routes/metrics/index.ts";
 import { registerOrganizationRoutes } from "./routes/organizations/index.ts";
 import { registerPlanRoutes } from "./routes/plans/index.ts";
 import { registerProjectRoutes } from "./routes/projects/index.ts";
@@ -67,6 +69,8 @@ export function buildApi(): OpenAPIHono<AppEnv> {
   registerSpendingLimitRoutes(api);
   registerUsageRoutes(api);
   registerWebhookEndpointRoutes(api);
+  registerIntegrationRoutes(api);
+  registerMetricsRoutes(api);
   // What Orgplane sends rather than serves: the event catalog, in the document's 3.1 `webhooks` section.
   registerWebhookEvents(api);
   // Served by app.ts outside the /v1 credential check (Stripe signs instead); listed here for OpenAPI.
@@ -95,6 +99,11 @@ export function openApiDocument(api: OpenAPIHono<AppEnv>) {
       {
         name: "Webhooks",
         description: "Signed event deliveries to the organization's endpoints, and their log",
+      },
+      {
+        name: "Integrations",
+        description:
+          "The organization's own Prometheus and Loki: where its series and log lines are exported",
       },
     ],
   });

@@ -9,8 +9,10 @@ import type { StripeWebhooksService } from "../domain/billing/stripe-webhooks.se
 import type { CatalogService } from "../domain/catalog/catalog.service.ts";
 import type { CreditsService } from "../domain/credits/credits.service.ts";
 import type { IdempotencyService } from "../domain/idempotency/idempotency.service.ts";
+import type { IntegrationsService } from "../domain/integrations/integrations.service.ts";
 import type { InvitationsService } from "../domain/invitations/invitations.service.ts";
 import type { MembersService } from "../domain/members/members.service.ts";
+import type { BindableTelemetry } from "../domain/observability/telemetry.ts";
 import type { OrgsService } from "../domain/orgs/orgs.service.ts";
 import type { ProjectsService } from "../domain/projects/projects.service.ts";
 import type { QuotasService } from "../domain/quotas/quotas.service.ts";
@@ -19,6 +21,7 @@ import type { SpendingLimitsService } from "../domain/spending-limits/spending-l
 import type { SubscriptionsService } from "../domain/subscriptions/subscriptions.service.ts";
 import type { UsageService } from "../domain/usage/usage.service.ts";
 import type { WebhooksService } from "../domain/webhooks/webhooks.service.ts";
+import type { OrgMetrics } from "../infra/metrics-export/org-metrics.ts";
 
 export type Services = {
   orgs: OrgsService;
@@ -41,6 +44,12 @@ export type Services = {
   alerts: AlertsService;
   usage: UsageService;
   webhooks: WebhooksService;
+  /** Each organization's Prometheus and Loki credentials, for the observability export. */
+  integrations: IntegrationsService;
+  /** Where request paths report decisions for the per-org observability export. */
+  telemetry: BindableTelemetry;
+  /** Each organization's own series (GET …/metrics, and the remote-write export's source). */
+  orgMetrics: OrgMetrics;
 };
 
 export type AppEnv = {

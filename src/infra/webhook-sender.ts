@@ -1,189 +1,28 @@
-import { lookup as dnsLookup, type LookupAddress, type LookupOptions } from "node:dns";
-import http from "node:http";
-import https from "node:https";
-import type { LookupFunction } from "node:net";
-import { performance } from "node:perf_hooks";
 import type { WebhookAttempt, WebhookRequest, WebhookSender } from "../domain/webhooks/sender.ts";
-import { isNonPublicAddress } from "../domain/webhooks/url-policy.ts";
-
-/** The part of an error answer's body kept in `last_error`: enough to see what the receiver said. */
-const BODY_EXCERPT_BYTES = 512;
-/** A receiver answering more than this is cut off: nothing past the excerpt is used. */
-const BODY_READ_LIMIT_BYTES = 64 * 1024;
-/** Sockets per endpoint host kept open for reuse: the engine's whole in-flight budget may go to one host. */
-const DEFAULT_MAX_SOCKETS_PER_HOST = 64;
-
-/** Refused before connecting: the address is not one webhooks may reach. */
-class BlockedAddressError extends Error {
-  override name = "BlockedAddressError";
-}
+import { createOutboundClient } from "./outbound-http.ts";
 
 /**
- * A resolver that refuses non-public addresses: the check runs on the addresses the socket will connect to,
- * after resolution, so a hostname re-pointed at 127.0.0.1 after the endpoint was saved (DNS rebinding) is
- * still refused. Node calls it for every new connection to a hostname (never for an IP literal).
- */
-function guardedLookup(allowPrivate: boolean): LookupFunction {
-  return (hostname: string, options: LookupOptions, callback) => {
-    dnsLookup(hostname, { ...options, all: true }, (err, addresses: LookupAddress[]) => {
-      if (err !== null) {
-        callback(err, "", 0);
-        return;
-      }
-      if (!allowPrivate) {
-        const blocked = addresses.find((a) => isNonPublicAddress(a.address) !== false);
-        if (blocked !== undefined) {
-          callback(
-            new BlockedAddressError(
-              `refused: ${hostname} resolves to ${blocked.address}, which is not a public address`,
-            ),
-            "",
-            0,
-          );
-          return;
-        }
-      }
-      if (options.all === true) {
-        callback(null, addresses);
-        return;
-      }
-      const first = addresses[0];
-      if (first === undefined) {
-        callback(new Error(`${hostname} did not resolve`), "", 0);
-        return;
-      }
-      callback(null, first.address, first.family);
-    });
-  };
-}
-
-function describe(err: unknown, timeoutMs: number, timedOut: boolean): string {
-  if (timedOut) {
-    return `timed out after ${timeoutMs / 1000} s`;
-  }
-  if (err instanceof BlockedAddressError) {
-    return err.message;
-  }
-  const e = err as { code?: unknown; message?: unknown };
-  const code = typeof e.code === "string" ? e.code : undefined;
-  const message = typeof e.message === "string" ? e.message : String(err);
-  if (code === "ECONNREFUSED") {
-    return `connection refused (${message.replace(/^connect /, "")})`;
-  }
-  return code === undefined || message.includes(code) ? message : `${message} (${code})`;
-}
-
-/**
- * The webhook HTTP client: one POST per attempt over node:http/node:https with keep-alive sockets, no
- * redirects followed (a 3xx is a failed attempt), the whole attempt bounded by its timeout, and the answer's
- * body read only up to a small cap. Unless `allowPrivate`, IP literals and resolved addresses outside the
- * public unicast space are refused before a connection is made.
+ * The webhook HTTP client: one POST per attempt through the shared outbound client (src/infra/outbound-http.ts):
+ * keep-alive sockets, no redirects followed (a 3xx is a failed attempt), the whole attempt bounded by its
+ * timeout, and the answer's body read only up to a small cap. Unless `allowPrivate`, IP literals and resolved
+ * addresses outside the public unicast space are refused before a connection is made.
  */
 export function createWebhookSender(options: {
   allowPrivate: boolean;
   maxSocketsPerHost?: number;
 }): WebhookSender {
-  const lookup = guardedLookup(options.allowPrivate);
-  const agentOptions = {
-    keepAlive: true,
-    maxSockets: options.maxSocketsPerHost ?? DEFAULT_MAX_SOCKETS_PER_HOST,
-  };
-  const httpAgent = new http.Agent(agentOptions);
-  const httpsAgent = new https.Agent(agentOptions);
-
-  function refusal(url: URL): string | undefined {
-    if (options.allowPrivate) {
-      return undefined;
-    }
-    if (url.protocol !== "https:") {
-      return "refused: only https:// endpoints may be delivered to";
-    }
-    // Node resolves no IP literal, so the guarded lookup never sees one: literals are judged here. Names
-    // (`localhost` included) are judged by the addresses they resolve to, at connect time.
-    if (isNonPublicAddress(url.hostname) === true) {
-      return `refused: ${url.hostname} is not a public address`;
-    }
-    return undefined;
-  }
-
+  const client = createOutboundClient(options);
   return {
-    send(request: WebhookRequest): Promise<WebhookAttempt> {
-      const started = performance.now();
-      const elapsed = () => Math.round(performance.now() - started);
-      let url: URL;
-      try {
-        url = new URL(request.url);
-      } catch {
-        return Promise.resolve({ status: null, error: "the endpoint URL is not valid", latencyMs: 0 });
-      }
-      const refused = refusal(url);
-      if (refused !== undefined) {
-        return Promise.resolve({ status: null, error: refused, latencyMs: 0 });
-      }
-      const isHttps = url.protocol === "https:";
-      return new Promise<WebhookAttempt>((resolve) => {
-        let settled = false;
-        let timedOut = false;
-        const finish = (result: Omit<WebhookAttempt, "latencyMs">) => {
-          if (settled) {
-            return;
-          }
-          settled = true;
-          clearTimeout(timer);
-          resolve({ ...result, latencyMs: elapsed() });
-        };
-        const body = Buffer.from(request.body, "utf8");
-        const req = (isHttps ? https : http).request(url, {
-          method: "POST",
-          agent: isHttps ? httpsAgent : httpAgent,
-          lookup,
-          headers: { ...request.headers, "content-length": String(body.length) },
-        });
-        const timer = setTimeout(() => {
-          timedOut = true;
-          req.destroy();
-        }, request.timeoutMs);
-        req.on("error", (err) => finish({ status: null, error: describe(err, request.timeoutMs, timedOut) }));
-        req.on("response", (res) => {
-          const status = res.statusCode ?? 0;
-          const chunks: Buffer[] = [];
-          let read = 0;
-          res.on("data", (chunk: Buffer) => {
-            if (read < BODY_EXCERPT_BYTES) {
-              chunks.push(chunk);
-            }
-            read += chunk.length;
-            if (read > BODY_READ_LIMIT_BYTES) {
-              // Enough: the socket is dropped rather than drained.
-              res.destroy();
-              done();
-            }
-          });
-          const done = () => {
-            if (status >= 200 && status < 300) {
-              finish({ status, error: null });
-              return;
-            }
-            if (status >= 300 && status < 400) {
-              const location = String(res.headers.location ?? "").slice(0, 200);
-              finish({
-                status,
-                error: `HTTP ${status}: redirects are not followed${location === "" ? "" : ` (location: ${location})`}`,
-              });
-              return;
-            }
-            const excerpt = Buffer.concat(chunks).subarray(0, BODY_EXCERPT_BYTES).toString("utf8").trim();
-            finish({ status, error: `HTTP ${status}${excerpt === "" ? "" : `: ${excerpt}`}` });
-          };
-          res.on("end", done);
-          res.on("error", (err) => finish({ status, error: describe(err, request.timeoutMs, timedOut) }));
-        });
-        req.end(body);
+    async send(request: WebhookRequest): Promise<WebhookAttempt> {
+      const { status, error, latencyMs } = await client.post(request.url, {
+        headers: request.headers,
+        body: request.body,
+        timeoutMs: request.timeoutMs,
       });
+      return { status, error, latencyMs };
     },
     close() {
-      httpAgent.destroy();
-      httpsAgent.destroy();
+      client.close();
     },
   };
 }

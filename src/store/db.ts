@@ -8,6 +8,7 @@ import { createApiKeysStore, createOperatorKeysStore } from "./api-keys.store.pg
 import { createAuditStore } from "./audit.store.pg.ts";
 import { createCreditsStore } from "./credits.store.pg.ts";
 import { createIdempotencyStore } from "./idempotency.store.pg.ts";
+import { createIntegrationsStore } from "./integrations.store.pg.ts";
 import { createInvitationsStore } from "./invitations.store.pg.ts";
 import { createMailOutboxStore } from "./mail.store.pg.ts";
 import { createMembershipsStore, createUsersStore } from "./members.store.pg.ts";
@@ -60,6 +61,7 @@ export function createStores(exec: Executor): Stores {
     credits: createCreditsStore(exec),
     usage: createUsageStore(exec),
     webhooks: createWebhooksStore(exec),
+    integrations: createIntegrationsStore(exec),
   };
 }
 

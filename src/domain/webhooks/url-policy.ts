@@ -145,8 +145,8 @@ export function isLocalHostname(hostname: string): boolean {
   return h === "localhost" || h.endsWith(".localhost");
 }
 
-function invalidUrl(message: string): AppError {
-  return new AppError("validation_failed", `url ${message}`, { errors: [{ path: "url", message }] });
+function invalidUrl(message: string, field: string): AppError {
+  return new AppError("validation_failed", `${field} ${message}`, { errors: [{ path: field, message }] });
 }
 
 /**
@@ -154,37 +154,39 @@ function invalidUrl(message: string): AppError {
  * `allowPrivate`, https only and not an IP literal outside the public unicast space nor `localhost`. A
  * hostname that resolves to such an address is refused at connect time (the sender checks every address it
  * connects to), so DNS changed after this check cannot bypass it. Answers the URL in its normalised form.
+ * `field` names the input in the error (`url` unless given: integrations check `prometheus.endpoint`).
  */
-export function checkEndpointUrl(raw: string, options: { allowPrivate: boolean }): string {
+export function checkEndpointUrl(raw: string, options: { allowPrivate: boolean; field?: string }): string {
+  const field = options.field ?? "url";
   if (raw.length > MAX_ENDPOINT_URL_CHARS) {
-    throw invalidUrl(`must be at most ${MAX_ENDPOINT_URL_CHARS} characters`);
+    throw invalidUrl(`must be at most ${MAX_ENDPOINT_URL_CHARS} characters`, field);
   }
   let url: URL;
   try {
     url = new URL(raw);
   } catch {
-    throw invalidUrl("must be an absolute URL");
+    throw invalidUrl("must be an absolute URL", field);
   }
   if (url.protocol !== "https:" && url.protocol !== "http:") {
-    throw invalidUrl("must be an http:// or https:// URL");
+    throw invalidUrl("must be an http:// or https:// URL", field);
   }
   if (url.username !== "" || url.password !== "") {
-    throw invalidUrl("must not contain credentials");
+    throw invalidUrl("must not contain credentials", field);
   }
   if (url.hostname === "") {
-    throw invalidUrl("must name a host");
+    throw invalidUrl("must name a host", field);
   }
   if (!options.allowPrivate) {
     if (url.protocol !== "https:") {
-      throw invalidUrl("must be an https:// URL");
+      throw invalidUrl("must be an https:// URL", field);
     }
     if (isLocalHostname(url.hostname) || isNonPublicAddress(url.hostname) === true) {
-      throw invalidUrl("must not point to a private, loopback, link-local or metadata address");
+      throw invalidUrl("must not point to a private, loopback, link-local or metadata address", field);
     }
   }
   const normalised = url.toString();
   if (normalised.length > MAX_ENDPOINT_URL_CHARS) {
-    throw invalidUrl(`must be at most ${MAX_ENDPOINT_URL_CHARS} characters`);
+    throw invalidUrl(`must be at most ${MAX_ENDPOINT_URL_CHARS} characters`, field);
   }
   return normalised;
 }

@@ -43,6 +43,16 @@ export function rateLimit(category: string): MiddlewareHandler<AppEnv> {
       await next();
       return undefined;
     }
+    const { principal } = c.var;
+    if (principal.kind === "api_key" || principal.kind === "member") {
+      c.var.services.telemetry.apiRequest({
+        orgId: principal.orgId,
+        category,
+        outcome: outcome.decision.allowed ? "allowed" : "rate_limited",
+        limit: { limit: outcome.limit, remaining: outcome.decision.remaining },
+        at: new Date(),
+      });
+    }
     const headers = rateLimitHeaders(outcome);
     if (!outcome.decision.allowed) {
       const res = problemResponse(c, rateLimited(outcome));

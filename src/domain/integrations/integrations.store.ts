@@ -1,0 +1,56 @@
+import type { IntegrationKind, IntegrationResult, IntegrationStatus } from "./integrations.types.ts";
+
+/** A row of `org_integrations`: the token as stored (sealed), never decrypted here. */
+export type StoredIntegration = {
+  orgId: string;
+  kind: IntegrationKind;
+  endpoint: string;
+  clientId: string;
+  tokenCiphertext: string;
+  tokenLast4: string | null;
+  createdAt: Date;
+  updatedAt: Date;
+} & IntegrationStatus;
+
+export type IntegrationWrite = {
+  orgId: string;
+  kind: IntegrationKind;
+  endpoint: string;
+  clientId: string;
+  tokenCiphertext: string;
+  tokenLast4: string | null;
+  at: Date;
+};
+
+/**
+ * Integration storage. Tenant queries filter by `org_id`; `listActive`, `recordResults` and the key-check
+ * reads span organizations (the exporters' and start-up's own reads, never a tenant's).
+ */
+export type IntegrationsStore = {
+  listForOrg(orgId: string): Promise<StoredIntegration[]>;
+  /**
+   * Insert or replace one integration. A replaced one starts its status over (last success and error,
+   * dropped counts): they described the previous endpoint or credentials.
+   */
+  upsert(write: IntegrationWrite): Promise<void>;
+  delete(orgId: string, kind: IntegrationKind): Promise<boolean>;
+  /** Every integration of `kind`, of organizations not deleted. */
+  listActive(kind: IntegrationKind): Promise<StoredIntegration[]>;
+  /** Every result in one statement: last success or last error set at `at`, dropped counts added. */
+  recordResults(results: readonly IntegrationResult[], at: Date): Promise<void>;
+  /** The key ids stored tokens are sealed under, and one token of each (to check it opens). */
+  sealedKeySamples(): Promise<
+    { keyId: string; orgId: string; kind: IntegrationKind; tokenCiphertext: string }[]
+  >;
+  /** Tokens sealed under any key id but `keyId`, at most `limit` (start-up re-seals them). */
+  listSealedWithout(
+    keyId: string,
+    limit: number,
+  ): Promise<{ orgId: string; kind: IntegrationKind; tokenCiphertext: string }[]>;
+  /** Replace a token's ciphertext if it is still `from` (a PUT meanwhile wins). */
+  replaceCiphertext(orgId: string, kind: IntegrationKind, from: string, to: string): Promise<boolean>;
+  /** One known value sealed under each key id ever used: how start-up tells a wrong key from the right one. */
+  listCanaries(): Promise<{ keyId: string; ciphertext: string }[]>;
+  /** The first canary of a key id stays (a concurrent start's insert is ignored). */
+  insertCanary(keyId: string, ciphertext: string, at: Date): Promise<void>;
+};

@@ -1,0 +1,215 @@
+import type { Clock } from "../../lib/clock.ts";
+import { auditIdFloor, auditIdMs } from "./audit-ids.ts";
+import { auditLine } from "./loki-push.ts";
+import type { OrgQueue } from "./org-queue.ts";
+import type { AuditCursor, LokiAuditSource } from "./types.ts";
+
+/**
+ * A cursor row keeps at most this many ids of the stretch a restart reads again; an org writing more audit
+ * events than this in one overlap window may see some of them twice after a restart.
+ */
+const MAX_RECENT_IDS = 5_000;
+
+export type AuditReaderSettings = {
+  /** Only events minted more than this long ago are read: most transactions have committed by then. */
+  lagMs: number;
+  /**
+   * Every read starts this far before where the last one ended, so an event whose transaction committed late
+   * (up to lag + overlap after its id was minted) is still found; ids already sent are skipped.
+   */
+  overlapMs: number;
+  /** Events read per round trip; a full page is followed by the next one at the next poll. */
+  pageSize: number;
+  /** A cursor further back than this (a long outage of every process) starts here instead. */
+  catchUpMs: number;
+  /**
+   * An org without a cursor starts this long before it configured Loki, so the audit event of that change
+   * (written in the same transaction, its id minted a moment before or after) is sent too.
+   */
+  startMarginMs: number;
+};
+
+type OrgReadState = {
+  /** Events minted before this were handled (or precede the org's export): never read again. */
+  afterMs: number;
+  /** Every event minted before this was read (reading continues from `afterMs` for late commits). */
+  throughMs: number;
+  /** Ids sent (or queued, or dropped) with id time at or after `afterMs`: a re-read skips them. */
+  seen: Map<string, number>;
+  /** What was saved last, so an unchanged cursor is not written again. */
+  saved: string | undefined;
+};
+
+/**
+ * Reads the audit trail of every org with Loki, in the one process holding the exporter's lock, and queues
+ * each event once (see docs/integrations.md, "Logs (Loki)", for the guarantee).
+ */
+export function createAuditReader(deps: {
+  source: LokiAuditSource;
+  queues: ReadonlyMap<string, OrgQueue>;
+  clock: Clock;
+  settings: AuditReaderSettings;
+  /** An org's queue got lines. */
+  queued(queue: OrgQueue): void;
+}) {
+  const { source, queues, clock, settings } = deps;
+  const orgs = new Map<string, OrgReadState>();
+  let leading = false;
+  /** The last id of a full page: the next read continues after it. */
+  let pagingFrom: string | undefined;
+
+  function reset(): void {
+    leading = false;
+    orgs.clear();
+    pagingFrom = undefined;
+  }
+
+  function initialState(queue: OrgQueue, cursor: AuditCursor | undefined, now: number): OrgReadState {
+    const start = Math.max(
+      queue.target.createdAt.getTime() - settings.startMarginMs,
+      now - settings.catchUpMs,
+    );
+    const afterMs = cursor === undefined ? start : Math.max(cursor.throughMs - settings.overlapMs, start);
+    const seen = new Map<string, number>();
+    for (const id of cursor?.recentIds ?? []) {
+      const ms = auditIdMs(id);
+      if (ms >= afterMs) {
+        seen.set(id, ms);
+      }
+    }
+    return { afterMs, throughMs: Math.max(cursor?.throughMs ?? start, afterMs), seen, saved: undefined };
+  }
+
+  async function read(): Promise<void> {
+    if (!(await source.lead())) {
+      // Another process reads the trail; if this one did, it starts again from the saved cursors when it leads.
+      reset();
+      return;
+    }
+    leading = true;
+    const now = clock.now().getTime();
+    for (const orgId of orgs.keys()) {
+      if (!queues.has(orgId)) {
+        orgs.delete(orgId);
+      }
+    }
+    const fresh = [...queues.keys()].filter((orgId) => !orgs.has(orgId));
+    if (fresh.length > 0) {
+      const cursors = await source.loadCursors(fresh);
+      for (const orgId of fresh) {
+        const queue = queues.get(orgId);
+        if (queue !== undefined) {
+          orgs.set(orgId, initialState(queue, cursors.get(orgId), now));
+        }
+      }
+      // A new org's stretch may begin before where reading had got to.
+      pagingFrom = undefined;
+    }
+    const upperMs = now - settings.lagMs;
+    let minAfter = Number.POSITIVE_INFINITY;
+    for (const state of orgs.values()) {
+      minAfter = Math.min(minAfter, state.afterMs);
+    }
+    if (!(minAfter < upperMs)) {
+      return;
+    }
+    const rows = await source.read({
+      orgIds: [...orgs.keys()],
+      afterId: pagingFrom ?? auditIdFloor(minAfter),
+      beforeId: auditIdFloor(upperMs),
+      limit: settings.pageSize,
+    });
+    for (const row of rows) {
+      const state = orgs.get(row.orgId);
+      const queue = queues.get(row.orgId);
+      const idMs = auditIdMs(row.id);
+      if (state === undefined || queue === undefined || !(idMs >= state.afterMs) || state.seen.has(row.id)) {
+        continue;
+      }
+      state.seen.set(row.id, idMs);
+      queue.append(
+        { source: "audit", id: row.id, idMs, ms: row.createdAt.getTime(), text: auditLine(row) },
+        now,
+      );
+      deps.queued(queue);
+    }
+    const last = rows.at(-1);
+    if (rows.length >= settings.pageSize && last !== undefined) {
+      pagingFrom = last.id;
+      return;
+    }
+    pagingFrom = undefined;
+    const nextAfter = upperMs - settings.overlapMs;
+    for (const state of orgs.values()) {
+      state.throughMs = Math.max(state.throughMs, upperMs);
+      if (nextAfter > state.afterMs) {
+        state.afterMs = nextAfter;
+        for (const [id, ms] of state.seen) {
+          if (ms < nextAfter) {
+            state.seen.delete(id);
+          }
+        }
+      }
+    }
+  }
+
+  return {
+    /** One read: events minted since the last one (and late commits of the overlap), queued per org. */
+    async poll(): Promise<void> {
+      try {
+        await read();
+      } catch (err) {
+        // The lock's connection may be gone (and the lock with it): start again from the saved cursors.
+        reset();
+        throw err;
+      }
+    },
+
+    /**
+     * Save every org's cursor: where its undelivered audit lines begin, else how far reading got; and the ids
+     * already sent from the stretch a restart reads again. Only the leading process saves.
+     */
+    async save(): Promise<void> {
+      if (!leading) {
+        return;
+      }
+      const cursors: Array<{ orgId: string } & AuditCursor> = [];
+      const signatures: Array<[OrgReadState, string]> = [];
+      for (const [orgId, state] of orgs) {
+        const queue = queues.get(orgId);
+        if (queue === undefined) {
+          continue;
+        }
+        const held = queue.undeliveredAudit();
+        const throughMs = Math.min(state.throughMs, held?.earliestIdMs ?? Number.POSITIVE_INFINITY);
+        const floor = throughMs - settings.overlapMs;
+        let recent: Array<[string, number]> = [];
+        for (const [id, ms] of state.seen) {
+          if (ms >= floor && held?.ids.has(id) !== true) {
+            recent.push([id, ms]);
+          }
+        }
+        if (recent.length > MAX_RECENT_IDS) {
+          recent = recent.sort((a, b) => a[1] - b[1]).slice(-MAX_RECENT_IDS);
+        }
+        const signature = `${throughMs}:${recent.length}`;
+        if (signature === state.saved) {
+          continue;
+        }
+        cursors.push({ orgId, throughMs, recentIds: recent.map(([id]) => id) });
+        signatures.push([state, signature]);
+      }
+      if (cursors.length === 0) {
+        return;
+      }
+      await source.saveCursors(cursors);
+      for (const [state, signature] of signatures) {
+        state.saved = signature;
+      }
+    },
+
+    leading: () => leading,
+  };
+}
+
+export type AuditReader = ReturnType<typeof createAuditReader>;

@@ -1,0 +1,388 @@
+import { createHash } from "node:crypto";
+import type { IntegrationsService } from "../../domain/integrations/integrations.service.ts";
+import {
+  type IntegrationConfig,
+  type IntegrationProbe,
+  type IntegrationResult,
+  type ProbeResult,
+  redactCredentials,
+} from "../../domain/integrations/integrations.types.ts";
+import type { Telemetry } from "../../domain/observability/telemetry.ts";
+import type { Clock } from "../../lib/clock.ts";
+import type { ExportLease, OrgFigures } from "../../store/metrics-export.store.pg.ts";
+import { createBoundedWarning, type Logger } from "../logger.ts";
+import type { OutboundClient } from "../outbound-http.ts";
+import { type OrgMetrics, toTimeSeries } from "./org-metrics.ts";
+import { REMOTE_WRITE_HEADERS, remoteWriteBody } from "./remote-write.ts";
+
+/*
+ * The Prometheus remote-write exporter (docs/integrations.md, "Metrics (Prometheus)"): every interval, each
+ * organization with a Prometheus integration gets one push of its series. Pushes are spread over the
+ * interval (each organization at its own fixed offset), run a bounded number at a time over the outbound
+ * client's keep-alive sockets, and each is bounded by a timeout. An endpoint that keeps failing is tried
+ * less and less often, with its own small share of the concurrency, so dead endpoints never hold back
+ * the others; a push that failed or was skipped is counted as a dropped batch (counters are cumulative, so
+ * the next push that succeeds carries the totals).
+ */
+
+/** The part of the integrations service the exporter uses: who exports where, and how it went. */
+export type PrometheusIntegrations = Pick<IntegrationsService, "active" | "recordResults">;
+
+export type MetricsExporterOptions = {
+  /** The per-organization registry (services.orgMetrics): its counters and database figures are pushed. */
+  metrics: OrgMetrics;
+  /** Which organizations export, and where their results are recorded (services.integrations). */
+  integrations: PrometheusIntegrations;
+  /** createOutboundClient({ allowPrivate: INTEGRATIONS_ALLOW_PRIVATE }); not closed by the exporter. */
+  client: Pick<OutboundClient, "post">;
+  /** The advisory lock deciding which process pushes database figures (createExportLease). */
+  lease: ExportLease;
+  clock: Clock;
+  logger: Logger;
+  /** METRICS_PUSH_INTERVAL_SECONDS: one push per organization this often. */
+  intervalSeconds: number;
+  /** How often database figures are read again; at least the interval. Default 60 s. */
+  figuresRefreshSeconds?: number;
+  /** Pushes in flight at once to endpoints that answered last time. Default 32. */
+  maxConcurrentPushes?: number;
+  /** Pushes in flight at once to endpoints that are failing. Default 4. */
+  maxConcurrentFailingPushes?: number;
+  /** A push still unanswered after this long fails. Default 10 s (at most 80 % of the interval). */
+  pushTimeoutMs?: number;
+  /** The User-Agent header of pushes. */
+  userAgent?: string;
+};
+
+export type MetricsExporter = {
+  /** The sink for services.telemetry (the registry's). */
+  telemetry: Telemetry;
+  /** POST …/integrations/test: one `orgplane_integration_test{org_id} 1` sample to `config`, now. */
+  probe: IntegrationProbe;
+  /** The organization's series in the text format (GET …/metrics). */
+  render(orgId: string): Promise<string>;
+  /**
+   * One whole interval now, without spreading: read the integrations (and the figures, when this process
+   * holds the lease), push to every organization, record the results. What tests call instead of waiting.
+   */
+  exportOnce(): Promise<IntegrationResult[]>;
+  /** Push every interval until stopped. */
+  start(): Promise<void>;
+  /** Stop scheduling; wait for the interval in progress; release the lease. */
+  stop(): Promise<void>;
+};
+
+const DEFAULT_FIGURES_REFRESH_SECONDS = 60;
+const DEFAULT_MAX_CONCURRENT = 32;
+const DEFAULT_MAX_CONCURRENT_FAILING = 4;
+const DEFAULT_PUSH_TIMEOUT_MS = 10_000;
+/** Pushes start within this share of the interval, so the last ones finish before the next interval. */
+const SPREAD_SHARE = 0.8;
+/** A push due within this long of the previous one starts with it instead of waiting on its own timer. */
+const PACE_MS = 20;
+/** A failing endpoint is skipped for 1, 2, 4, … intervals after each failure, up to this many. */
+const MAX_BACKOFF_INTERVALS = 16;
+/** The error of a push that found no free slot before its interval ended. */
+const SKIPPED = "skipped: too many pushes were still in flight when the interval ended";
+/** What is kept of an endpoint's error for the integration's status. */
+const ERROR_MAX_CHARS = 300;
+
+/** A slot-limited section: at most `size` callers inside at once, the rest waiting in order. */
+function semaphore(size: number) {
+  let inside = 0;
+  const waiting: ((entered: boolean) => void)[] = [];
+  return {
+    /** True once inside; false when no slot freed up within `waitMs` (0: do not wait). */
+    async acquire(waitMs: number): Promise<boolean> {
+      if (inside < size) {
+        inside++;
+        return true;
+      }
+      if (waitMs <= 0) {
+        return false;
+      }
+      return new Promise<boolean>((resolve) => {
+        const timer = setTimeout(() => {
+          const i = waiting.indexOf(enter);
+          if (i >= 0) {
+            waiting.splice(i, 1);
+          }
+          resolve(false);
+        }, waitMs);
+        function enter(entered: boolean): void {
+          clearTimeout(timer);
+          resolve(entered);
+        }
+        waiting.push(enter);
+      });
+    },
+    release(): void {
+      const next = waiting.shift();
+      if (next !== undefined) {
+        // The slot passes straight to the next caller: `inside` stays the same.
+        next(true);
+      } else {
+        inside--;
+      }
+    },
+  };
+}
+
+/** A fixed fraction in [0, 1) per organization: its push's place in every interval. */
+function offsetShare(orgId: string): number {
+  return createHash("sha1").update(orgId).digest().readUInt32BE(0) / 2 ** 32;
+}
+
+/** The token and the Authorization value never appear in an error, whatever an endpoint echoes back. */
+function redact(text: string, target: IntegrationConfig): string {
+  const out = redactCredentials(text, target);
+  return out.length > ERROR_MAX_CHARS ? `${out.slice(0, ERROR_MAX_CHARS)}…` : out;
+}
+
+function basicAuth(target: IntegrationConfig): string {
+  return `Basic ${Buffer.from(`${target.id}:${target.token}`, "utf8").toString("base64")}`;
+}
+
+/** Where a push went, for logs: the endpoint's origin only (its path or query may carry something private). */
+function originOf(endpoint: string): string {
+  try {
+    return new URL(endpoint).origin;
+  } catch {
+    return "(invalid URL)";
+  }
+}
+
+export function createMetricsExporter(options: MetricsExporterOptions): MetricsExporter {
+  const { metrics, integrations, client, lease, clock, logger } = options;
+  const intervalMs = Math.max(1, options.intervalSeconds) * 1000;
+  const refreshMs = Math.max(
+    intervalMs,
+    (options.figuresRefreshSeconds ?? DEFAULT_FIGURES_REFRESH_SECONDS) * 1000,
+  );
+  const timeoutMs = Math.max(
+    100,
+    Math.min(options.pushTimeoutMs ?? DEFAULT_PUSH_TIMEOUT_MS, Math.floor(intervalMs * SPREAD_SHARE)),
+  );
+  const healthySlots = semaphore(options.maxConcurrentPushes ?? DEFAULT_MAX_CONCURRENT);
+  const failingSlots = semaphore(options.maxConcurrentFailingPushes ?? DEFAULT_MAX_CONCURRENT_FAILING);
+  const userAgent = options.userAgent ?? "Orgplane-Metrics";
+  const warn = createBoundedWarning(logger, "metrics push failed");
+
+  /** Per organization whose last push failed: consecutive failures, intervals left to skip, the last error. */
+  const failing = new Map<string, { failures: number; skip: number; error: string }>();
+  let figures = new Map<string, OrgFigures>();
+  let figuresReadAt = Number.NEGATIVE_INFINITY;
+  let stopped = true;
+  let timer: NodeJS.Timeout | undefined;
+  let running: Promise<unknown> = Promise.resolve();
+  /** Resolves the sleep of the interval in progress early, at stop. */
+  let wakeSleeper: (() => void) | undefined;
+
+  async function push(target: IntegrationConfig, body: Buffer): Promise<ProbeResult> {
+    const authorization = basicAuth(target);
+    try {
+      const answer = await client.post(target.endpoint, {
+        headers: { ...REMOTE_WRITE_HEADERS, authorization, "user-agent": userAgent },
+        body,
+        timeoutMs,
+      });
+      const ok =
+        answer.error === null && answer.status !== null && answer.status >= 200 && answer.status < 300;
+      const error = ok
+        ? null
+        : redact(answer.error ?? `HTTP ${answer.status}: ${answer.bodyExcerpt}`, target);
+      return { ok, status: answer.status, error, latencyMs: answer.latencyMs };
+    } catch (err) {
+      const message = err instanceof Error ? err.message : String(err);
+      return { ok: false, status: null, error: redact(message, target), latencyMs: 0 };
+    }
+  }
+
+  /** Read the figures again when due and this process holds the lease; drop them when another does. */
+  async function refreshFigures(targets: readonly IntegrationConfig[], force: boolean): Promise<void> {
+    const now = performance.now();
+    if (!force && now - figuresReadAt < refreshMs) {
+      return;
+    }
+    figuresReadAt = now;
+    try {
+      if (!(await lease.acquire())) {
+        figures = new Map();
+        return;
+      }
+      const read = await metrics.readFigures(targets.map((t) => t.orgId));
+      figures = new Map(read.map((f) => [f.orgId, f]));
+    } catch (err) {
+      // Pushes go on with the counters and the figures read last time; the next interval reads again.
+      logger.warn(
+        { err: { message: err instanceof Error ? err.message : String(err) } },
+        "reading the metrics figures failed",
+      );
+    }
+  }
+
+  /**
+   * One organization's push of this interval, or its skip while its endpoint is backing off; undefined when
+   * there is nothing to send (no traffic in this process, and the figures are another process's to push).
+   */
+  async function exportOrg(
+    target: IntegrationConfig,
+    deadline: number,
+  ): Promise<IntegrationResult | undefined> {
+    const state = failing.get(target.orgId);
+    const base = { orgId: target.orgId, kind: "prometheus" as const, droppedLines: 0 };
+    if (state !== undefined && state.skip > 0) {
+      state.skip -= 1;
+      return { ...base, ok: false, error: state.error, droppedBatches: 1 };
+    }
+    const samples = metrics.samples(target.orgId, figures.get(target.orgId), false);
+    if (samples.length === 0) {
+      return undefined;
+    }
+    // A failing endpoint gets a slot of its own share only if one is free; a healthy one waits for a slot
+    // until the interval is over. Either way a push that did not start this interval is a dropped batch.
+    const slots = state === undefined ? healthySlots : failingSlots;
+    if (!(await slots.acquire(state === undefined ? deadline - performance.now() : 0))) {
+      return { ...base, ok: false, error: state?.error ?? SKIPPED, droppedBatches: 1 };
+    }
+    let outcome: ProbeResult;
+    try {
+      outcome = await push(target, remoteWriteBody(toTimeSeries(samples, clock.now().getTime())));
+    } finally {
+      slots.release();
+    }
+    if (outcome.ok) {
+      failing.delete(target.orgId);
+      return { ...base, ok: true, error: null, droppedBatches: 0 };
+    }
+    const failures = (state?.failures ?? 0) + 1;
+    const error = outcome.error ?? "failed";
+    failing.set(target.orgId, {
+      failures,
+      skip: Math.min(MAX_BACKOFF_INTERVALS, 2 ** (failures - 1)) - 1,
+      error,
+    });
+    warn({ org_id: target.orgId, endpoint: originOf(target.endpoint), error });
+    return { ...base, ok: false, error, droppedBatches: 1 };
+  }
+
+  async function record(results: IntegrationResult[]): Promise<void> {
+    if (results.length === 0) {
+      return;
+    }
+    try {
+      await integrations.recordResults(results);
+    } catch (err) {
+      logger.warn(
+        { err: { message: err instanceof Error ? err.message : String(err) } },
+        "recording the metrics push results failed",
+      );
+    }
+  }
+
+  function sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const t = setTimeout(resolve, ms);
+      wakeSleeper = () => {
+        clearTimeout(t);
+        resolve();
+      };
+    });
+  }
+
+  /** One interval: targets, figures, then each push at its offset (spread) or all at once. */
+  async function runInterval(spread: boolean): Promise<IntegrationResult[]> {
+    metrics.rotate();
+    let targets: readonly IntegrationConfig[];
+    try {
+      targets = await integrations.active("prometheus");
+    } catch (err) {
+      logger.warn(
+        { err: { message: err instanceof Error ? err.message : String(err) } },
+        "reading the Prometheus integrations failed",
+      );
+      return [];
+    }
+    // Backoff state of organizations that no longer export is forgotten.
+    const current = new Set(targets.map((t) => t.orgId));
+    for (const orgId of failing.keys()) {
+      if (!current.has(orgId)) {
+        failing.delete(orgId);
+      }
+    }
+    await refreshFigures(targets, !spread);
+    const started = performance.now();
+    const ordered = targets
+      .map((t) => ({ t, at: spread ? offsetShare(t.orgId) * intervalMs * SPREAD_SHARE : 0 }))
+      .sort((a, b) => a.at - b.at);
+    const pending: Promise<IntegrationResult | undefined>[] = [];
+    const deadline = started + intervalMs;
+    for (const { t, at } of ordered) {
+      const wait = started + at - performance.now();
+      if (wait > PACE_MS && !stopped) {
+        await sleep(wait);
+      }
+      if (spread && stopped) {
+        // Shutting down: the pushes not yet started are left to the next process's counters.
+        break;
+      }
+      pending.push(exportOrg(t, deadline));
+    }
+    const results = (await Promise.all(pending)).filter((r) => r !== undefined);
+    await record(results);
+    return results;
+  }
+
+  function schedule(): void {
+    if (stopped) {
+      return;
+    }
+    const startedAt = performance.now();
+    running = runInterval(true)
+      .catch((err: unknown) =>
+        logger.warn(
+          { err: { message: err instanceof Error ? err.message : String(err) } },
+          "metrics export failed",
+        ),
+      )
+      .finally(() => {
+        if (!stopped) {
+          timer = setTimeout(schedule, Math.max(0, intervalMs - (performance.now() - startedAt)));
+          timer.unref();
+        }
+      });
+  }
+
+  return {
+    telemetry: metrics.telemetry,
+    probe(config) {
+      const series = toTimeSeries(
+        [
+          {
+            family: { name: "orgplane_integration_test", help: "", type: "gauge" },
+            labels: [{ name: "org_id", value: config.orgId }],
+            value: 1,
+          },
+        ],
+        clock.now().getTime(),
+      );
+      return push(config, remoteWriteBody(series));
+    },
+    render: (orgId) => metrics.render(orgId),
+    exportOnce: () => runInterval(false),
+    async start() {
+      if (!stopped) {
+        return;
+      }
+      stopped = false;
+      timer = setTimeout(schedule, intervalMs);
+      timer.unref();
+    },
+    async stop() {
+      stopped = true;
+      clearTimeout(timer);
+      wakeSleeper?.();
+      await running;
+      await lease.release();
+    },
+  };
+}

@@ -1,0 +1,204 @@
+import { type SQL, sql } from "drizzle-orm";
+import type { IntegrationsStore, StoredIntegration } from "../domain/integrations/integrations.store.ts";
+import { INTEGRATION_KINDS, type IntegrationKind } from "../domain/integrations/integrations.types.ts";
+import type { Executor } from "./db.ts";
+
+/*
+ * The integration tables (migration 0009_integrations.sql) are not in src/store/schema/: the batched result
+ * update is one statement over json_to_recordset, so everything here is raw SQL through the Executor, as in
+ * webhooks.store.pg.ts. Timestamps are read as epoch milliseconds (float8), counters as float8 (far below 2^53).
+ */
+
+function ms(column: string): SQL {
+  return sql.raw(`(extract(epoch from ${column}) * 1000)::float8`);
+}
+
+function date(value: number | null): Date | null {
+  return value === null ? null : new Date(value);
+}
+
+function kind(value: string): IntegrationKind {
+  const found = INTEGRATION_KINDS.find((k) => k === value);
+  if (found === undefined) {
+    throw new Error(`integration has an unknown kind '${value}'`);
+  }
+  return found;
+}
+
+type Row = {
+  org_id: string;
+  kind: string;
+  endpoint: string;
+  client_id: string;
+  token_ciphertext: string;
+  token_last4: string | null;
+  created_at: number;
+  updated_at: number;
+  last_success_at: number | null;
+  last_error: string | null;
+  last_error_at: number | null;
+  dropped_batches: number;
+  dropped_lines: number;
+};
+
+const COLUMNS = sql.join(
+  [
+    sql.raw("i.org_id, i.kind, i.endpoint, i.client_id, i.token_ciphertext, i.token_last4"),
+    sql`${ms("i.created_at")} as created_at`,
+    sql`${ms("i.updated_at")} as updated_at`,
+    sql`${ms("i.last_success_at")} as last_success_at`,
+    sql.raw("i.last_error"),
+    sql`${ms("i.last_error_at")} as last_error_at`,
+    sql.raw("i.dropped_batches::float8 as dropped_batches, i.dropped_lines::float8 as dropped_lines"),
+  ],
+  sql`, `,
+);
+
+function toIntegration(row: Row): StoredIntegration {
+  return {
+    orgId: row.org_id,
+    kind: kind(row.kind),
+    endpoint: row.endpoint,
+    clientId: row.client_id,
+    tokenCiphertext: row.token_ciphertext,
+    tokenLast4: row.token_last4,
+    createdAt: new Date(row.created_at),
+    updatedAt: new Date(row.updated_at),
+    lastSuccessAt: date(row.last_success_at),
+    lastError: row.last_error,
+    lastErrorAt: date(row.last_error_at),
+    droppedBatches: row.dropped_batches,
+    droppedLines: row.dropped_lines,
+  };
+}
+
+export function createIntegrationsStore(db: Executor): IntegrationsStore {
+  async function rows<T>(query: SQL): Promise<T[]> {
+    const result = await db.execute(query);
+    return result.rows as T[];
+  }
+
+  return {
+    async listForOrg(orgId) {
+      const found = await rows<Row>(
+        sql`select ${COLUMNS} from org_integrations i where i.org_id = ${orgId} order by i.kind`,
+      );
+      return found.map(toIntegration);
+    },
+
+    async upsert(write) {
+      const at = write.at.toISOString();
+      await db.execute(sql`
+        insert into org_integrations as i (org_id, kind, endpoint, client_id, token_ciphertext, token_last4,
+          created_at, updated_at)
+        values (${write.orgId}, ${write.kind}, ${write.endpoint}, ${write.clientId}, ${write.tokenCiphertext},
+          ${write.tokenLast4}, ${at}::timestamptz, ${at}::timestamptz)
+        on conflict (org_id, kind) do update set endpoint = excluded.endpoint, client_id = excluded.client_id,
+          token_ciphertext = excluded.token_ciphertext, token_last4 = excluded.token_last4,
+          updated_at = excluded.updated_at, last_success_at = null, last_error = null, last_error_at = null,
+          dropped_batches = 0, dropped_lines = 0`);
+    },
+
+    async delete(orgId, integrationKind) {
+      const deleted = await rows<{ kind: string }>(
+        sql`delete from org_integrations where org_id = ${orgId} and kind = ${integrationKind} returning kind`,
+      );
+      return deleted.length > 0;
+    },
+
+    async listActive(integrationKind) {
+      const found = await rows<Row>(sql`
+        select ${COLUMNS} from org_integrations i
+        join organizations o on o.id = i.org_id
+        where i.kind = ${integrationKind} and o.status <> 'deleted'
+        order by i.org_id`);
+      return found.map(toIntegration);
+    },
+
+    async recordResults(results, at) {
+      if (results.length === 0) {
+        return;
+      }
+      const input = JSON.stringify(
+        results.map((r) => ({
+          org_id: r.orgId,
+          kind: r.kind,
+          ok: r.ok,
+          error: r.error,
+          dropped_batches: Math.max(0, Math.round(r.droppedBatches)),
+          dropped_lines: Math.max(0, Math.round(r.droppedLines)),
+        })),
+      );
+      const when = at.toISOString();
+      // One statement for every organization of an interval. Rows removed meanwhile simply match nothing.
+      await db.execute(sql`
+        with v as (
+          select org_id, kind, bool_or(ok) as any_ok, bool_or(not ok) as any_failed,
+            -- Several results of one integration in a call: the last failure's message is kept.
+            (array_agg(error order by ord desc) filter (where not ok))[1] as error,
+            sum(dropped_batches)::bigint as dropped_batches, sum(dropped_lines)::bigint as dropped_lines
+          from rows from (json_to_recordset(${input}::json) as (org_id text, kind text, ok boolean,
+            error text, dropped_batches bigint, dropped_lines bigint)) with ordinality
+            as r(org_id, kind, ok, error, dropped_batches, dropped_lines, ord)
+          group by org_id, kind
+        )
+        update org_integrations i set
+          last_success_at = case when v.any_ok then ${when}::timestamptz else i.last_success_at end,
+          last_error = case when v.any_failed then coalesce(v.error, 'failed') else i.last_error end,
+          last_error_at = case when v.any_failed then ${when}::timestamptz else i.last_error_at end,
+          dropped_batches = i.dropped_batches + v.dropped_batches,
+          dropped_lines = i.dropped_lines + v.dropped_lines
+        from v
+        where i.org_id = v.org_id and i.kind = v.kind`);
+    },
+
+    async sealedKeySamples() {
+      const found = await rows<{
+        key_id: string;
+        org_id: string;
+        kind: string;
+        token_ciphertext: string;
+      }>(sql`
+        select distinct on (split_part(token_ciphertext, ':', 2)) split_part(token_ciphertext, ':', 2) as key_id,
+          org_id, kind, token_ciphertext
+        from org_integrations
+        order by split_part(token_ciphertext, ':', 2), org_id, kind`);
+      return found.map((r) => ({
+        keyId: r.key_id,
+        orgId: r.org_id,
+        kind: kind(r.kind),
+        tokenCiphertext: r.token_ciphertext,
+      }));
+    },
+
+    async listSealedWithout(keyId, limit) {
+      const found = await rows<{ org_id: string; kind: string; token_ciphertext: string }>(sql`
+        select org_id, kind, token_ciphertext from org_integrations
+        where split_part(token_ciphertext, ':', 2) <> ${keyId}
+        order by org_id, kind limit ${limit}`);
+      return found.map((r) => ({ orgId: r.org_id, kind: kind(r.kind), tokenCiphertext: r.token_ciphertext }));
+    },
+
+    async replaceCiphertext(orgId, integrationKind, from, to) {
+      const updated = await rows<{ kind: string }>(sql`
+        update org_integrations set token_ciphertext = ${to}
+        where org_id = ${orgId} and kind = ${integrationKind} and token_ciphertext = ${from}
+        returning kind`);
+      return updated.length > 0;
+    },
+
+    async listCanaries() {
+      const found = await rows<{ key_id: string; ciphertext: string }>(
+        sql`select key_id, ciphertext from secret_key_canaries order by key_id`,
+      );
+      return found.map((r) => ({ keyId: r.key_id, ciphertext: r.ciphertext }));
+    },
+
+    async insertCanary(keyId, ciphertext, at) {
+      await db.execute(sql`
+        insert into secret_key_canaries (key_id, ciphertext, created_at)
+        values (${keyId}, ${ciphertext}, ${at.toISOString()}::timestamptz)
+        on conflict (key_id) do nothing`);
+    },
+  };
+}
