@@ -41,7 +41,6 @@
  *     the full run's 10,000 events per org (the query's cost grows with the org's rollup rows, not the total).
  */
 import { randomBytes } from "node:crypto";
-import { readFileSync } from "node:fs";
 import { writeFile } from "node:fs/promises";
 import { availableParallelism, tmpdir } from "node:os";
 import { join } from "node:path";
@@ -53,11 +52,13 @@ import {
   cleanUpOnExit,
   cleanup,
   createScratchDatabase,
+  intEnv,
   jsonObject,
   LatencyHistogram,
   LOG_LEVEL,
   type Orgplane,
   onCleanup,
+  processCpuSeconds,
   type Response,
   ROOT,
   type ScratchDatabase,
@@ -81,18 +82,6 @@ import {
   toJsonBody,
   toStoredEvents,
 } from "./usage-data.ts";
-
-function intEnv(name: string, fallback: number, min: number): number {
-  const raw = process.env[name];
-  if (raw === undefined || raw === "") {
-    return fallback;
-  }
-  const value = Number(raw.replaceAll("_", ""));
-  if (!Number.isInteger(value) || value < min) {
-    throw new Error(`${name} must be an integer ≥ ${min}, got '${raw}'`);
-  }
-  return value;
-}
 
 const BATCH_SIZE = 1_000;
 const EVENTS = intEnv("BENCH_EVENTS", 2_000_000, BATCH_SIZE);
@@ -130,7 +119,6 @@ const LATENCY_MAX_MS = 10_000;
 const SETUP_CONCURRENCY = 8;
 /** Credits granted to each ingestion org before the priced row: far more than it can spend. */
 const GRANT = "1000000000";
-const CLOCK_TICKS = 100;
 
 const PRESET = "llm-router";
 const { unpriced: UNPRICED_METERS, priced: PRICED_METERS } = presetMeters(
@@ -208,18 +196,6 @@ async function createOrgs(api: Api, count: number): Promise<BenchOrg[]> {
 }
 
 // ------------------------------------------------------------------------------------------ measurement
-
-/** CPU seconds of one process (user + system) from /proc; undefined when it is gone or not Linux. */
-function processCpuSeconds(pid: number): number | undefined {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-    // The command name is in parentheses and may hold spaces: the fields start after the last ')'.
-    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
-  } catch {
-    return undefined;
-  }
-}
 
 type CpuSnapshot = { orgplane: number; backends: Map<number, number>; self: number };
 type CpuSpent = { orgplane: number; postgres: number; self: number };

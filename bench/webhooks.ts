@@ -55,7 +55,6 @@
  *   BENCH_LOG_LEVEL: Orgplane's LOG_LEVEL during the run (default info).
  */
 import { createHmac, randomBytes } from "node:crypto";
-import { readFileSync } from "node:fs";
 import { writeFile } from "node:fs/promises";
 import { Agent, createServer, request as httpRequest, type IncomingHttpHeaders } from "node:http";
 import { availableParallelism, tmpdir } from "node:os";
@@ -69,9 +68,11 @@ import {
   cleanup,
   createScratchDatabase,
   freePort,
+  intEnv,
   LOG_LEVEL,
   type Orgplane,
   onCleanup,
+  processCpuSeconds,
   type ScratchDatabase,
   send,
   spawnChild,
@@ -80,18 +81,6 @@ import {
   tempDir,
   waitForStatus,
 } from "./common.ts";
-
-function intEnv(name: string, fallback: number, min: number): number {
-  const raw = process.env[name];
-  if (raw === undefined || raw === "") {
-    return fallback;
-  }
-  const value = Number(raw.replaceAll("_", ""));
-  if (!Number.isInteger(value) || value < min) {
-    throw new Error(`${name} must be an integer ≥ ${min}, got '${raw}'`);
-  }
-  return value;
-}
 
 /** The fixed-rate phases' length; the closed-loop phases run half as long. */
 const SECONDS = intEnv("BENCH_SECONDS", 30, 4);
@@ -132,7 +121,6 @@ const RATE_TOLERANCE = 0.05;
 const TARGET_DELIVERIES_PER_SECOND = 500;
 const TARGET_P99_MS = 1_000;
 const NOISE_WARNING = 0.2;
-const CLOCK_TICKS = 100;
 /** How long the probe waits for its event: far above the 1 s target, below a retry. */
 const PROBE_TIMEOUT_MS = 10_000;
 
@@ -438,18 +426,6 @@ async function freshDatabase(): Promise<ScratchDatabase> {
 }
 
 // ------------------------------------------------------------------------------------------------ CPU
-
-/** CPU seconds of one process (user + system) from /proc; undefined when it is gone or not Linux. */
-function processCpuSeconds(pid: number): number | undefined {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-    // The command name is in parentheses and may hold spaces: the fields start after the last ')'.
-    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
-  } catch {
-    return undefined;
-  }
-}
 
 /**
  * CPU seconds of each process. Not SQL transactions: pg_stat_database lags by up to 10 s (a backend that goes
