@@ -2,6 +2,7 @@ import nodemailer from "nodemailer";
 import type { MailOutboxStore, MailWakeSource } from "../domain/mail/mail.store.ts";
 import type { OutboxMessage } from "../domain/mail/mail.types.ts";
 import type { Clock } from "../lib/clock.ts";
+import { passOnWake } from "../lib/single-flight.ts";
 import type { Logger } from "./logger.ts";
 
 /** How one message leaves the process: "sent" over SMTP, or "logged" when no SMTP server is configured. */
@@ -101,9 +102,6 @@ export function createMailer(deps: {
 }): Mailer {
   const policy: MailerPolicy = { ...DEFAULT_MAILER_POLICY, ...deps.policy };
   const { store, transport, clock, logger } = deps;
-  let stopped = false;
-  let running: Promise<void> | undefined;
-  let again = false;
   let poller: NodeJS.Timeout | undefined;
 
   async function deliverOne(message: OutboxMessage): Promise<void> {
@@ -140,7 +138,7 @@ export function createMailer(deps: {
   }
 
   async function drain(): Promise<void> {
-    while (!stopped) {
+    while (!passes.stopped()) {
       const now = clock.now();
       const batch = await store.claimDue(now, new Date(now.getTime() + policy.leaseMs), policy.batchSize);
       // One batch in parallel: each message has its own SMTP connection and its own outcome.
@@ -157,25 +155,11 @@ export function createMailer(deps: {
     }
   }
 
-  function wake(): void {
-    if (stopped) {
-      return;
-    }
-    if (running !== undefined) {
-      // A commit during a sweep may not be visible to it: sweep once more afterwards.
-      again = true;
-      return;
-    }
-    running = drain()
-      .catch((err: unknown) => logger.warn({ err: errorMessage(err) }, "mail sweep failed"))
-      .finally(() => {
-        running = undefined;
-        if (again) {
-          again = false;
-          wake();
-        }
-      });
-  }
+  // A commit during a sweep may not be visible to it: a wake-up then makes it sweep once more.
+  const passes = passOnWake(() =>
+    drain().catch((err: unknown) => logger.warn({ err: errorMessage(err) }, "mail sweep failed")),
+  );
+  const wake = passes.wake;
 
   return {
     async start() {
@@ -186,10 +170,9 @@ export function createMailer(deps: {
     },
     wake,
     async stop() {
-      stopped = true;
       clearInterval(poller);
       await deps.wakeSource.stop();
-      await running;
+      await passes.stop();
       transport.close();
     },
   };

@@ -39,3 +39,50 @@ export function freshOrRefreshing<V>(
   }
   return hit.value;
 }
+
+/** A background pass run on demand: see `passOnWake`. */
+export type WakeablePass = {
+  /** Run the pass now, or once more after the running one. Nothing after `stop()`. */
+  wake(): void;
+  /** True once `stop()` was called: a pass in a loop checks it to end early. */
+  stopped(): boolean;
+  /** No pass starts any more; resolves when the running one has ended. */
+  stop(): Promise<void>;
+};
+
+/**
+ * `pass`, one at a time, whenever woken. A wake-up while a pass runs makes it run once more afterwards,
+ * however many came: the running pass may have read before the change that woke it. `pass` handles its
+ * own errors (a rejection is dropped).
+ */
+export function passOnWake(pass: () => Promise<void>): WakeablePass {
+  let stopped = false;
+  let running: Promise<void> | undefined;
+  let again = false;
+  function wake(): void {
+    if (stopped) {
+      return;
+    }
+    if (running !== undefined) {
+      again = true;
+      return;
+    }
+    running = pass()
+      .catch(() => {})
+      .finally(() => {
+        running = undefined;
+        if (again) {
+          again = false;
+          wake();
+        }
+      });
+  }
+  return {
+    wake,
+    stopped: () => stopped,
+    async stop() {
+      stopped = true;
+      await running;
+    },
+  };
+}

@@ -3,6 +3,7 @@ import { decodeCursor, type Page, toPage } from "../../lib/cursor.ts";
 import { AppError, notFound } from "../../lib/errors.ts";
 import { isId, newId } from "../../lib/ids.ts";
 import type { JsonValue } from "../../lib/json.ts";
+import { passOnWake } from "../../lib/single-flight.ts";
 import { auditEvent, diffViews } from "../audit/audit-event.ts";
 import type { RequestContext } from "../auth/principal.ts";
 import { enqueueMail } from "../mail/mail.ts";
@@ -138,9 +139,6 @@ export function createWebhooksService(deps: {
   const minClaim = Math.min(MIN_CLAIM, Math.ceil(maxInFlight / 4));
   const onError = deps.onError ?? (() => {});
   let scheduler: WakeScheduler | undefined;
-  let stopped = false;
-  let running: Promise<void> | undefined;
-  let again = false;
 
   function leaseUntil(now: Date): Date {
     return new Date(now.getTime() + timeoutMs + LEASE_MARGIN_MS);
@@ -379,7 +377,7 @@ export function createWebhooksService(deps: {
         });
       inFlight.add(task);
     };
-    while (!stopped) {
+    while (!passes.stopped()) {
       const free = maxInFlight - inFlight.size;
       if (free < minClaim && inFlight.size > 0) {
         await Promise.race(inFlight);
@@ -425,26 +423,9 @@ export function createWebhooksService(deps: {
     }
   }
 
-  function wake(): void {
-    if (stopped) {
-      return;
-    }
-    if (running !== undefined) {
-      // A commit during a pass may not be visible to its claims: pass once more afterwards.
-      again = true;
-      return;
-    }
-    running = drain()
-      .then(scheduleNext)
-      .catch(onError)
-      .finally(() => {
-        running = undefined;
-        if (again) {
-          again = false;
-          wake();
-        }
-      });
-  }
+  // A commit during a pass may not be visible to its claims: a wake-up then makes it pass once more.
+  const passes = passOnWake(() => drain().then(scheduleNext).catch(onError));
+  const wake = passes.wake;
 
   return {
     async createEndpoint(
@@ -781,9 +762,8 @@ export function createWebhooksService(deps: {
      * Call before the pool closes.
      */
     async stop(): Promise<void> {
-      stopped = true;
       scheduler = undefined;
-      await running;
+      await passes.stop();
       sender.close();
     },
   };
