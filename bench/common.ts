@@ -420,3 +420,23 @@ export function processCpuSeconds(pid: number): number | undefined {
     return undefined;
   }
 }
+
+/** One line of a result table: a label, a value, an optional ratio and a verdict. */
+export type TableRow = { label: string; value: string; ratio?: string; verdict?: string };
+
+/** A titled table, columns aligned; `ratioWidth` is the ratio column's width. */
+export function printTable(title: string, rows: TableRow[], ratioWidth = 9): void {
+  const width = Math.max(...rows.map((r) => r.label.length)) + 2;
+  const valueWidth = Math.max(...rows.map((r) => r.value.length)) + 2;
+  console.log(`\n${title}`);
+  for (const row of rows) {
+    console.log(
+      `  ${row.label.padEnd(width)}${row.value.padStart(valueWidth)}${(row.ratio ?? "").padStart(ratioWidth)}   ${row.verdict ?? ""}`.trimEnd(),
+    );
+  }
+}
+
+/** A step of the run on one line: its name now, its result when it ends. */
+export function step(text: string): void {
+  process.stdout.write(`${text}… `);
+}

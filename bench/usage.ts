@@ -58,13 +58,16 @@ import {
   LOG_LEVEL,
   type Orgplane,
   onCleanup,
+  printTable,
   processCpuSeconds,
   type Response,
   ROOT,
   type ScratchDatabase,
   send,
   startOrgplane as startServer,
+  step,
   stopChild,
+  type TableRow,
   tempDir,
 } from "./common.ts";
 import {
@@ -588,23 +591,6 @@ function cpuText(cpu: CpuSpent, events: number): string {
     `CPU ms per 1,000 events: Orgplane ${per(cpu.orgplane)}, PostgreSQL backends ${per(cpu.postgres)}, ` +
     `load generator ${per(cpu.self)}`
   );
-}
-
-type TableRow = { label: string; value: string; ratio?: string; verdict?: string };
-
-function printTable(title: string, rows: TableRow[]): void {
-  const width = Math.max(...rows.map((r) => r.label.length)) + 2;
-  const valueWidth = Math.max(...rows.map((r) => r.value.length)) + 2;
-  console.log(`\n${title}`);
-  for (const row of rows) {
-    console.log(
-      `  ${row.label.padEnd(width)}${row.value.padStart(valueWidth)}${(row.ratio ?? "").padStart(9)}   ${row.verdict ?? ""}`.trimEnd(),
-    );
-  }
-}
-
-function step(text: string): void {
-  process.stdout.write(`${text}… `);
 }
 
 // --------------------------------------------------------------------------------------------- the run

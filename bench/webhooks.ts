@@ -72,12 +72,15 @@ import {
   LOG_LEVEL,
   type Orgplane,
   onCleanup,
+  printTable,
   processCpuSeconds,
   type ScratchDatabase,
   send,
   spawnChild,
   startOrgplane as startServer,
+  step,
   stopChild,
+  type TableRow,
   tempDir,
   waitForStatus,
 } from "./common.ts";
@@ -903,23 +906,6 @@ function cpuText(cpu: Cpu, events: number): string {
   );
 }
 
-type TableRow = { label: string; value: string; ratio?: string; verdict?: string };
-
-function printTable(title: string, rows: TableRow[]): void {
-  const width = Math.max(...rows.map((r) => r.label.length)) + 2;
-  const valueWidth = Math.max(...rows.map((r) => r.value.length)) + 2;
-  console.log(`\n${title}`);
-  for (const row of rows) {
-    console.log(
-      `  ${row.label.padEnd(width)}${row.value.padStart(valueWidth)}${(row.ratio ?? "").padStart(10)}   ${row.verdict ?? ""}`.trimEnd(),
-    );
-  }
-}
-
-function step(text: string): void {
-  process.stdout.write(`${text}… `);
-}
-
 /** The problems that make a phase's figures unfit to judge a target; empty when there are none. */
 function phaseProblems(p: PhaseResult): string[] {
   const problems: string[] = [];
@@ -1154,11 +1140,15 @@ async function main(): Promise<void> {
       `${b.bytes}-byte body; round trip p50 ${ms(b.p50)}, p99 ${ms(b.p99)}` +
       (b.errors > 0 ? `; INVALID: ${int(b.errors)} errors` : ""),
   });
-  printTable(`baseline: node:http client, ${DELIVERY_IN_FLIGHT} in flight, keep-alive, closed loop`, [
-    baselineRow("first", baselineFirst),
-    baselineRow("last", baselineLast),
-    { label: "mean: the baseline", value: `${int(baselineRps)} req/s` },
-  ]);
+  printTable(
+    `baseline: node:http client, ${DELIVERY_IN_FLIGHT} in flight, keep-alive, closed loop`,
+    [
+      baselineRow("first", baselineFirst),
+      baselineRow("last", baselineLast),
+      { label: "mean: the baseline", value: `${int(baselineRps)} req/s` },
+    ],
+    10,
+  );
   const drift =
     Math.abs(baselineFirst.rps - baselineLast.rps) / Math.max(baselineFirst.rps, baselineLast.rps, 1);
   if (drift > NOISE_WARNING) {
@@ -1183,35 +1173,40 @@ async function main(): Promise<void> {
             (sent.failed > 0 ? `; INVALID: ${int(sent.failed)} failed: ${reasonsText(sent.reasons)}` : ""),
         },
       ],
+      10,
     );
   }
   for (const p of phases) {
-    printTable(`${p.label} ("of bare" = against the baseline's req/s)`, phaseRows(p, baselineRps));
+    printTable(`${p.label} ("of bare" = against the baseline's req/s)`, phaseRows(p, baselineRps), 10);
   }
   const allFirsts = sightings(receiver.records);
   const totalDuplicates = [...allFirsts.values()].reduce((sum, { count }) => sum + count - 1, 0);
   const problems = Object.entries(receiver.problems)
     .map(([what, n]) => `${int(n)}× ${what}`)
     .join("; ");
-  printTable(`whole run: ${LOAD_LABEL}, every event a real change`, [
-    {
-      label: "deliveries owed / received",
-      value: `${int(expected)} / ${int(allFirsts.size)}`,
-      verdict:
-        `${int(totalDuplicates)} duplicate deliveries; gaps in an endpoint's sequence numbers: ` +
-        int(sequenceGaps(receiver.records)),
-    },
-    {
-      label: "signatures verified (standardwebhooks, sampled)",
-      value: `${int(receiver.verified)} ok`,
-      verdict:
-        receiver.verifyFailed > 0
-          ? `INVALID: ${int(receiver.verifyFailed)} did not verify`
-          : "every sample verified",
-    },
-    { label: "receiver's checks", value: problems === "" ? "ok" : "FAILED", verdict: problems },
-    { label: "deliveries in the database", value: "", verdict: states ?? "" },
-  ]);
+  printTable(
+    `whole run: ${LOAD_LABEL}, every event a real change`,
+    [
+      {
+        label: "deliveries owed / received",
+        value: `${int(expected)} / ${int(allFirsts.size)}`,
+        verdict:
+          `${int(totalDuplicates)} duplicate deliveries; gaps in an endpoint's sequence numbers: ` +
+          int(sequenceGaps(receiver.records)),
+      },
+      {
+        label: "signatures verified (standardwebhooks, sampled)",
+        value: `${int(receiver.verified)} ok`,
+        verdict:
+          receiver.verifyFailed > 0
+            ? `INVALID: ${int(receiver.verifyFailed)} did not verify`
+            : "every sample verified",
+      },
+      { label: "receiver's checks", value: problems === "" ? "ok" : "FAILED", verdict: problems },
+      { label: "deliveries in the database", value: "", verdict: states ?? "" },
+    ],
+    10,
+  );
 
   // ---- the targets
   console.log(
