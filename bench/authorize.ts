@@ -30,14 +30,44 @@
  * and a pre-built request (`loadAtRate`).
  * Every response body is checked (`"allowed":true`, `"valid":true`…): a denial is a 200 too, so counting 2xx
  * alone would prove nothing.
- * Bounded: WARMUP_SECONDS + MEASURE_SECONDS per row, about 2 minutes in all; the whole run is killed at
- * RUN_TIMEOUT_MS.
+ * Export comparison (issue 9: authorize throughput and p99 with every org exporting within 10% of the same
+ *   server without export), after the rows above, on a database of its own: BENCH_EXPORT_ORGS orgs (default
+ *   10,000); the authorize load at 50 connections (memory limiter) sends the keys of 100 of them in turn
+ *   (autocannon cycles through one pre-built request per key), of which BENCH_EXPORT_DENIED_ORGS (default 10)
+ *   have a search limit of 1 a minute, so about a tenth of the decisions are `rate_limited` denials, the lines
+ *   the Loki exporter sends (allowed decisions go to Loki only at LOKI_ALLOWED_SAMPLE_RATE, 0 by default).
+ *   Orgs, the load orgs' limits and keys are set up through the API (8 calls in flight); a step whose first
+ *   400 calls say the whole of it would take over a minute does the rest in process through the same services
+ *   (BENCH_EXPORT_SETUP=http|process forces one). Receivers: bench/export-receiver.ts in a child process
+ *   takes remote-writes and Loki pushes the way a healthy Grafana would (answers 204 at once), checks each
+ *   push's basic auth against the token the bench configured for that org (derived from a seed it holds), the
+ *   protocol headers and the Loki streams' org_id, and counts. Four runs, each a fresh start of the same
+ *   server configuration (ORGPLANE_SECRET_KEY set by the bench, INTEGRATIONS_ALLOW_PRIVATE=true,
+ *   METRICS_PUSH_INTERVAL_SECONDS and LOKI_ALLOWED_SAMPLE_RATE at their defaults) on the same database, in
+ *   the order without, with, with, without export, so a machine whose speed drifts steadily weighs on both
+ *   sides alike; each side is the mean of its two runs:
+ *   without export: no integration configured;
+ *   with export: every org's Prometheus and Loki integration configured through PUT
+ *     /v1/organizations/{org_id}/integrations (tokens sealed at rest as in production), each org with its own
+ *     credentials, pointing at the receivers; taken out through the integrations store before the last run.
+ *   Each run: EXPORT_WARMUP_SECONDS (5 s) then EXPORT_MEASURE_SECONDS (30 s: two push intervals, and the
+ *   first interval's reads of the integrations and of the database figures) measured.
+ *   Printed: req/s, p50, p99 and the Orgplane process's CPU per 1,000 requests of each run and of each side's
+ *   mean; the ratio and PASS/MISS for throughput ≥ 90% and p99 ≤ 110% of the side without export; the noise
+ *   (how far apart the two runs of one configuration are: a verdict within it is not conclusive); and what
+ *   the receivers got in each window with export: remote-writes per org (one owed per 15 s interval), Loki
+ *   pushes and lines, tokens refused, pushes in the runs without export (none), and what GET
+ *   …/integrations says about the load orgs' export afterwards. About 4 minutes.
+ * Bounded: WARMUP_SECONDS + MEASURE_SECONDS per row, about 2 minutes in all, plus about 4 for the export
+ * comparison; the whole run is killed at RUN_TIMEOUT_MS.
  * Usage: npm run bench:authorize
  *   BENCH_DATABASE_URL / TEST_DATABASE_URL: a PostgreSQL server to create a fresh database on (dropped
  *     afterwards); else the embedded PostgreSQL in a temporary data directory.
  *   BENCH_FIXED_RATE_SHARE=<0..1>: the fixed-rate rows' share of the (b) baseline (default 0.35).
  *   BENCH_ONLY=<text>: measure only the Orgplane rows whose label contains it, e.g. BENCH_ONLY=authorize
- *     (a fixed-rate row follows its saturation row; the baselines always run).
+ *     (a fixed-rate row follows its saturation row; the baselines run with any of these rows);
+ *     BENCH_ONLY=export: the export comparison alone.
+ *   BENCH_EXPORT_ORGS, BENCH_EXPORT_DENIED_ORGS, BENCH_EXPORT_SETUP: the export comparison's, as above.
  *   BENCH_CPU_PROF=<dir>: write a V8 CPU profile of each Orgplane process there (open in Chrome DevTools).
  *   BENCH_LOG_LEVEL: Orgplane's LOG_LEVEL during the run (default info).
  *   BENCH_REDIS_URL / TEST_REDIS_URL, else redis://127.0.0.1:6379 when it answers; the Redis rows skip otherwise.
@@ -51,6 +81,7 @@ import { join } from "node:path";
 import autocannon from "autocannon";
 import { Redis } from "ioredis";
 import { generateKey } from "../src/lib/api-key-format.ts";
+import { systemClock } from "../src/lib/clock.ts";
 import {
   Api,
   type Child,
@@ -58,10 +89,13 @@ import {
   cleanup,
   createScratchDatabase,
   freePort,
+  intEnv,
   jsonObject,
   killChildren,
   LatencyHistogram,
   LOG_LEVEL,
+  onCleanup,
+  processCpuSeconds,
   ROOT,
   spawnChild,
   startOrgplane as startServer,
@@ -69,14 +103,19 @@ import {
   tempDir,
   waitForStatus,
 } from "./common.ts";
+import { ExportReceiverClient, type ExportReceiverStats, exportToken } from "./export-receiver.ts";
 
 const CONNECTIONS = 50;
 /** JIT, connection set-up and the caches of the first requests; not counted. */
 const WARMUP_SECONDS = 2;
 /** Long enough for a stable median on a noisy 2-core machine, short enough to keep the run near 80 s. */
 const MEASURE_SECONDS = 6;
-/** The whole run is killed past this, whatever hangs: the children go with it. */
-const RUN_TIMEOUT_MS = 300_000;
+/**
+ * The whole run is killed past this, whatever hangs: the children go with it. The hot path's rows take about
+ * 2 minutes, the export comparison about 4.
+ */
+const HOT_PATH_TIMEOUT_MS = 300_000;
+const EXPORT_TIMEOUT_MS = 360_000;
 /** The fixed-rate rows send this share of the first (b) baseline's req/s: the Redis target, so both stores must sustain it. */
 const FIXED_RATE_SHARE = fixedRateShare(process.env.BENCH_FIXED_RATE_SHARE);
 
@@ -120,6 +159,8 @@ type Target = {
   path: string;
   headers?: Record<string, string>;
   body?: string;
+  /** Bodies sent in turn instead of `body` (each connection cycles through them; autocannon pre-builds each). */
+  bodies?: readonly string[];
   /** A substring every good response body holds. */
   expect: string;
 };
@@ -154,6 +195,7 @@ function load(port: number, target: Target, seconds: number): Promise<Measured> 
       },
       ...(target.headers === undefined ? {} : { headers: target.headers }),
       ...(target.body === undefined ? {} : { body: target.body }),
+      ...(target.bodies === undefined ? {} : { requests: target.bodies.map((body) => ({ body })) }),
     };
     const instance = autocannon(options, (error: unknown, result) => {
       if (error !== null && error !== undefined) {
@@ -468,12 +510,16 @@ async function freshDatabase(): Promise<Database> {
 
 type Orgplane = { child: Child; port: number; api: Api };
 
-/** Orgplane on `dataDir` (where it writes the operator key) with its embedded PostgreSQL or `database`. */
+/**
+ * Orgplane on `dataDir` (where it writes the operator key) with its embedded PostgreSQL or `database`; `env`
+ * goes over the rest (the export comparison's settings).
+ */
 async function startOrgplane(
   label: string,
   dataDir: string,
   database: Database,
   redisUrl: string | undefined,
+  env: Record<string, string> = {},
 ): Promise<Orgplane> {
   const { child, port, operatorKey } = await startServer(
     `Orgplane (${label})`,
@@ -482,6 +528,7 @@ async function startOrgplane(
       EMBEDDED_PG_PORT: String(await freePort()),
       DATABASE_URL: database.url ?? "",
       REDIS_URL: redisUrl ?? "",
+      ...env,
     },
     join(dataDir, `${label}.log`),
   );
@@ -771,7 +818,579 @@ async function fixedRateRow(port: number, target: Target, rate: number, store: s
   return { label, measured, requested: rate };
 }
 
-async function main(): Promise<void> {
+// ------------------------------------------------------------------------------------ the export comparison
+
+/** BENCH_ONLY=export selects it (and nothing else); it runs after the rows above otherwise. */
+const EXPORT_LABEL = "export comparison";
+const EXPORT_ORGS = intEnv("BENCH_EXPORT_ORGS", 10_000, 1);
+/** The orgs whose keys the authorize load sends, in turn: they have counters to export. */
+const EXPORT_LOAD_ORGS = Math.min(100, EXPORT_ORGS);
+/**
+ * Of those, the ones whose search limit is 1 a minute: nearly all their decisions are `rate_limited` denials,
+ * which the Loki exporter sends (allowed decisions only at LOKI_ALLOWED_SAMPLE_RATE, 0 by default).
+ */
+const EXPORT_DENIED_ORGS = Math.min(intEnv("BENCH_EXPORT_DENIED_ORGS", 10, 0), EXPORT_LOAD_ORGS - 1);
+/** METRICS_PUSH_INTERVAL_SECONDS's default, which both runs have. */
+const EXPORT_INTERVAL_SECONDS = 15;
+/** Load before the counted window: JIT, connections, the first requests' caches (as WARMUP_SECONDS, a little more). */
+const EXPORT_WARMUP_SECONDS = 5;
+/**
+ * The counted window of each of the four runs: two export intervals, from 5 s after the start, so each holds
+ * the pushes of the first interval and most of the second's (each org's own, spread over the interval) and
+ * the first interval's reads (the integrations, their tokens opened, the database figures: credit balance,
+ * quotas…). The figures are read once a minute by default: two 30 s windows that each hold a read charge the
+ * export with more of them than a long run would, never fewer.
+ */
+const EXPORT_MEASURE_SECONDS = 2 * EXPORT_INTERVAL_SECONDS;
+/** Set-up calls in flight. */
+const EXPORT_SETUP_CONCURRENCY = 8;
+/** The first calls of each set-up step, through the API: their rate decides how the rest are made. */
+const EXPORT_PROBE_CALLS = 400;
+/** A set-up step goes through the API when its first calls say the whole of it takes less than this. */
+const EXPORT_HTTP_BUDGET_S = 60;
+/** BENCH_EXPORT_SETUP=http|process forces the way; auto: the API when within EXPORT_HTTP_BUDGET_S. */
+const EXPORT_SETUP = process.env.BENCH_EXPORT_SETUP || "auto";
+if (!["auto", "http", "process"].includes(EXPORT_SETUP)) {
+  throw new Error(`BENCH_EXPORT_SETUP must be auto, http or process, got '${EXPORT_SETUP}'`);
+}
+/** Issue 9's bound: with export, authorize keeps ≥ 90% of the throughput and p99 ≤ 110% of the run without. */
+const EXPORT_MIN_THROUGHPUT = 0.9;
+const EXPORT_MAX_P99 = 1.1;
+
+/** Calls `fn(i)` for every i in [from, to), `concurrency` at a time; the first failure stops the rest. */
+async function pooled(
+  from: number,
+  to: number,
+  concurrency: number,
+  fn: (i: number) => Promise<void>,
+): Promise<void> {
+  let next = from;
+  let failure: { error: unknown } | undefined;
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (next < to && failure === undefined) {
+        const i = next++;
+        try {
+          await fn(i);
+        } catch (error) {
+          failure ??= { error };
+        }
+      }
+    }),
+  );
+  if (failure !== undefined) {
+    throw failure.error;
+  }
+}
+
+/**
+ * `count` items: the first EXPORT_PROBE_CALLS through the API (`viaApi(i)`), and the rest too when their rate
+ * does the whole step within EXPORT_HTTP_BUDGET_S (BENCH_EXPORT_SETUP=auto), else in process
+ * (`inProcess(from, to)`). Answers how it went, for the report.
+ */
+async function setUpStep(
+  what: string,
+  count: number,
+  viaApi: (i: number) => Promise<void>,
+  inProcess: (from: number, to: number) => Promise<void>,
+): Promise<string> {
+  process.stdout.write(`  ${what}… `);
+  const t0 = performance.now();
+  const probe = EXPORT_SETUP === "process" ? 0 : Math.min(count, EXPORT_PROBE_CALLS);
+  await pooled(0, probe, EXPORT_SETUP_CONCURRENCY, viaApi);
+  const probeSeconds = (performance.now() - t0) / 1000;
+  const rate = probe / Math.max(probeSeconds, 0.001);
+  const projected = count / rate;
+  const http = EXPORT_SETUP === "http" || (EXPORT_SETUP === "auto" && projected <= EXPORT_HTTP_BUDGET_S);
+  if (http) {
+    await pooled(probe, count, EXPORT_SETUP_CONCURRENCY, viaApi);
+  } else {
+    await inProcess(probe, count);
+  }
+  const seconds = (performance.now() - t0) / 1000;
+  const how = http
+    ? `through the API, ${EXPORT_SETUP_CONCURRENCY} in flight`
+    : probe === 0
+      ? "in process (BENCH_EXPORT_SETUP=process)"
+      : `the first ${probe} through the API (${perSecond(rate)}/s: ${projected.toFixed(0)} s for all, over ` +
+        `${EXPORT_HTTP_BUDGET_S} s), the rest in process`;
+  console.log(`${seconds.toFixed(1)} s`);
+  return `${what}: ${how}, ${seconds.toFixed(1)} s`;
+}
+
+/**
+ * What set-up does in process when the API is too slow on this machine: the same services the routes call
+ * (the orgs service; the integrations service, which seals each token under ORGPLANE_SECRET_KEY as a PUT does),
+ * over their own pool on the server's database. Loaded at run time: a set-up through the API needs none of it.
+ */
+async function inProcessSetup(database: Database, dataDir: string, secretKey: string) {
+  const [
+    { findRunningEmbeddedPostgres },
+    { openDatabase },
+    { createOrgsService },
+    { createCatalogService },
+    catalogFile,
+    integrations,
+    box,
+  ] = await Promise.all([
+    import("../src/infra/embedded-postgres.ts"),
+    import("../src/store/db.ts"),
+    import("../src/domain/orgs/orgs.service.ts"),
+    import("../src/domain/catalog/catalog.service.ts"),
+    import("../src/infra/catalog-file.ts"),
+    import("../src/domain/integrations/integrations.service.ts"),
+    import("../src/infra/secret-box.ts"),
+  ]);
+  const url = database.url ?? (await findRunningEmbeddedPostgres(dataDir));
+  if (url === undefined) {
+    throw new Error(
+      "the embedded PostgreSQL of the running server cannot be reached for the set-up in process",
+    );
+  }
+  const db = openDatabase({ url, poolMax: EXPORT_SETUP_CONCURRENCY, onPoolError: () => {} });
+  const { stores, transactor } = db;
+  // The server runs the default preset (ORGPLANE_PRESET unset): the same catalog, already synced by it.
+  const catalog = await catalogFile.loadPreset(catalogFile.DEFAULT_PRESET);
+  const ctx = {
+    principal: { kind: "operator" as const, id: "bench", name: "bench:authorize" },
+    requestId: "req_bench_export",
+    ip: null,
+    userAgent: "bench:authorize",
+  };
+  return {
+    ctx,
+    orgs: createOrgsService({
+      db: transactor,
+      stores,
+      clock: systemClock,
+      plans: createCatalogService({ store: stores.planVersions, catalog }),
+    }),
+    integrations: integrations.createIntegrationsService({
+      db: transactor,
+      stores,
+      clock: systemClock,
+      sealer: box.createSecretBox(box.parseSecretKeys(secretKey)),
+      allowPrivate: true,
+    }),
+    /** The integrations as stored (sealed tokens), for taking them out between rounds and putting them back. */
+    store: stores.integrations,
+    close: () => db.close(),
+  };
+}
+
+/** `fn` over an in-process set-up of its own: each server start has its own embedded PostgreSQL port. */
+async function withInProcessSetup<T>(
+  database: Database,
+  dataDir: string,
+  secretKey: string,
+  fn: (setup: Awaited<ReturnType<typeof inProcessSetup>>) => Promise<T>,
+): Promise<T> {
+  const setup = await inProcessSetup(database, dataDir, secretKey);
+  try {
+    return await fn(setup);
+  } finally {
+    await setup.close();
+  }
+}
+
+type ExportRun = {
+  label: string;
+  measured: Measured;
+  /** What the receivers took within the measured window. */
+  window: ExportReceiverStats["window"];
+  /** CPU seconds of the Orgplane process and of the receiver within the window. */
+  cpu: { orgplane: number | undefined; receiver: number | undefined };
+};
+
+/** One measured run: EXPORT_WARMUP_SECONDS of load, then EXPORT_MEASURE_SECONDS counted, the receivers too. */
+async function exportRun(
+  label: string,
+  port: number,
+  orgplanePid: number,
+  target: Target,
+  receiver: ExportReceiverClient,
+  receiverPid: number,
+): Promise<ExportRun> {
+  process.stdout.write(
+    `  ${label}: ${EXPORT_WARMUP_SECONDS} s warm-up, then ${EXPORT_MEASURE_SECONDS} s measured… `,
+  );
+  await load(port, target, EXPORT_WARMUP_SECONDS);
+  await receiver.mark();
+  const before = { orgplane: processCpuSeconds(orgplanePid), receiver: processCpuSeconds(receiverPid) };
+  const measured = await load(port, target, EXPORT_MEASURE_SECONDS);
+  const after = { orgplane: processCpuSeconds(orgplanePid), receiver: processCpuSeconds(receiverPid) };
+  const { window } = await receiver.stats();
+  console.log("done");
+  const spent = (a: number | undefined, b: number | undefined) =>
+    a === undefined || b === undefined ? undefined : b - a;
+  return {
+    label,
+    measured,
+    window,
+    cpu: {
+      orgplane: spent(before.orgplane, after.orgplane),
+      receiver: spent(before.receiver, after.receiver),
+    },
+  };
+}
+
+/** How many of `ids` got at least `owed` pushes, fewer, none; and the most one got. */
+function pushSpread(perId: Record<string, number>, ids: readonly string[], owed: number): string {
+  let enough = 0;
+  let fewer = 0;
+  let none = 0;
+  let most = 0;
+  for (const id of ids) {
+    const n = perId[id] ?? 0;
+    if (n >= owed) {
+      enough++;
+    } else if (n > 0) {
+      fewer++;
+    } else {
+      none++;
+    }
+    most = Math.max(most, n);
+  }
+  return `${enough.toLocaleString("en-US")} with ≥ ${owed}, ${fewer} with fewer, ${none} with none (at most ${most})`;
+}
+
+type IntegrationStatuses = { summary: string };
+
+/** What GET …/integrations says of these orgs' export, per kind: a last success, a last error, or neither yet. */
+async function integrationStatuses(api: Api, orgIds: readonly string[]): Promise<IntegrationStatuses> {
+  const counts = {
+    prometheus: { ok: 0, failing: 0, never: 0 },
+    loki: { ok: 0, failing: 0, never: 0 },
+  };
+  const errors = new Set<string>();
+  for (const orgId of orgIds) {
+    const got = await api.expect("read integrations", "GET", `/v1/organizations/${orgId}/integrations`, 200);
+    for (const kind of ["prometheus", "loki"] as const) {
+      const entry = got[kind];
+      const status = typeof entry === "object" && entry !== null ? (entry as Record<string, unknown>) : {};
+      if (typeof status.last_error === "string") {
+        counts[kind].failing++;
+        errors.add(`${kind}: ${status.last_error.slice(0, 120)}`);
+      } else if (typeof status.last_success_at === "string") {
+        counts[kind].ok++;
+      } else {
+        counts[kind].never++;
+      }
+    }
+  }
+  const kinds = (["prometheus", "loki"] as const)
+    .map((kind) => {
+      const c = counts[kind];
+      return `${kind}: ${c.ok} with a last success, ${c.failing} with a last error, ${c.never} with neither`;
+    })
+    .join("; ");
+  return { summary: errors.size > 0 ? `${kinds} (${[...errors].slice(0, 3).join("; ")})` : kinds };
+}
+
+/**
+ * Authorize at 50 connections (memory limiter), keys of EXPORT_LOAD_ORGS orgs in turn, against a database of
+ * EXPORT_ORGS orgs: first with no integration configured, then with every org's Prometheus and Loki
+ * integrations (credentials of its own) pointing at the local receivers.
+ */
+async function exportComparison(): Promise<void> {
+  const started = performance.now();
+  const workDir = await tempDir("orgplane-bench-export-");
+  await chmod(workDir, 0o755);
+  const dataDir = join(workDir, "data");
+  await mkdir(dataDir);
+  await chmod(dataDir, 0o755);
+  const database = await freshDatabase();
+  onCleanup(() => database.drop());
+  // The server's key for the tokens at rest, as an operator sets one; the tokens themselves derive from a seed
+  // the receiver holds, so it can tell a token that came back wrong.
+  const secretKey = `bench-${randomBytes(3).toString("hex")}:${randomBytes(32).toString("base64")}`;
+  const seed = randomBytes(16).toString("hex");
+  const env = {
+    ORGPLANE_SECRET_KEY: secretKey,
+    INTEGRATIONS_ALLOW_PRIVATE: "true",
+    // Their defaults, whatever the shell has set: a push every 15 s, allowed decisions not sent to Loki.
+    METRICS_PUSH_INTERVAL_SECONDS: "",
+    LOKI_ALLOWED_SAMPLE_RATE: "",
+    LOKI_BUFFER_LINES: "",
+  };
+  console.log(
+    `\nexport comparison (issue 9): ${EXPORT_ORGS.toLocaleString("en-US")} orgs on ${database.label}; authorize at ` +
+      `${CONNECTIONS} connections, memory limiter, the keys of ${EXPORT_LOAD_ORGS} orgs in turn ` +
+      `(${EXPORT_DENIED_ORGS} of them limited to 1 ${CATEGORY} request a minute: their decisions are denials)`,
+  );
+
+  process.stdout.write(
+    "  starting the receivers (Prometheus remote-write and Loki push, one node:http process)… ",
+  );
+  const receiverPort = await freePort();
+  const receiverLog = join(workDir, "receiver.log");
+  const receiverChild = spawnChild(
+    "export receiver",
+    ["bench/export-receiver.ts"],
+    { PORT: String(receiverPort), SEED: seed },
+    receiverLog,
+  );
+  await waitForStatus(receiverChild, `http://127.0.0.1:${receiverPort}/`, receiverLog);
+  const receiver = new ExportReceiverClient(receiverPort);
+  console.log("ready");
+
+  process.stdout.write("  starting Orgplane for the set-up… ");
+  const setupServer = await startOrgplane("export-setup", dataDir, database, undefined, env);
+  setupServer.api.close();
+  console.log("ready");
+  const operatorKey = setupServer.api.operatorKey;
+  const setupApi = (port: number) =>
+    new Api(port, operatorKey, { maxSockets: EXPORT_SETUP_CONCURRENCY, timeoutMs: CALL_TIMEOUT_MS });
+  let api = setupApi(setupServer.port);
+
+  const tag = randomBytes(3).toString("hex");
+  const orgIds: string[] = new Array<string>(EXPORT_ORGS).fill("");
+  const orgInput = (i: number) => ({ name: `Export ${i}`, slug: `export-${tag}-${i}` });
+  const setupNotes: string[] = [];
+  setupNotes.push(
+    await setUpStep(
+      `creating ${EXPORT_ORGS.toLocaleString("en-US")} orgs`,
+      EXPORT_ORGS,
+      async (i) => {
+        const org = await api.expect("create organization", "POST", "/v1/organizations", 201, orgInput(i));
+        orgIds[i] = String(org.id);
+      },
+      (from, to) =>
+        withInProcessSetup(database, dataDir, secretKey, ({ ctx, orgs }) =>
+          pooled(from, to, EXPORT_SETUP_CONCURRENCY, async (i) => {
+            orgIds[i] = (await orgs.create(ctx, orgInput(i))).id;
+          }),
+        ),
+    ),
+  );
+
+  process.stdout.write(`  the ${EXPORT_LOAD_ORGS} load orgs' limits and keys… `);
+  const keys: string[] = new Array<string>(EXPORT_LOAD_ORGS).fill("");
+  await pooled(0, EXPORT_LOAD_ORGS, EXPORT_SETUP_CONCURRENCY, async (i) => {
+    const orgId = orgIds[i] ?? "";
+    await api.expect("set the search limit", "PATCH", `/v1/organizations/${orgId}/rate-limits`, 200, {
+      rate_limits: { [CATEGORY]: i < EXPORT_DENIED_ORGS ? 1 : HUGE_LIMIT },
+    });
+    const created = await api.expect("create API key", "POST", `/v1/organizations/${orgId}/api-keys`, 201, {
+      name: "bench",
+    });
+    keys[i] = String(created.key);
+  });
+  console.log("done");
+  api.close();
+  await stopChild(setupServer.child);
+
+  // Every request names its key in the body: each connection cycles through the load orgs' keys, the denied
+  // orgs' first, so about EXPORT_DENIED_ORGS in EXPORT_LOAD_ORGS decisions are denials all along.
+  const target: Target = {
+    method: "POST",
+    path: "/v1/authorize",
+    headers: { Authorization: `Bearer ${operatorKey}`, "Content-Type": "application/json" },
+    bodies: keys.map((key) => JSON.stringify({ key, category: CATEGORY })),
+    // Allowed and denied decisions alike: both are what the load is made of.
+    expect: '"allowed":',
+  };
+
+  // Every org's own credentials: ids name the org's index, tokens derive from the receiver's seed.
+  const promId = (i: number) => `p${i}`;
+  const lokiId = (i: number) => `l${i}`;
+  const integrationsInput = (i: number) => ({
+    prometheus: {
+      endpoint: `http://127.0.0.1:${receiverPort}/api/prom/push`,
+      id: promId(i),
+      token: exportToken(seed, promId(i)),
+    },
+    loki: {
+      endpoint: `http://127.0.0.1:${receiverPort}/loki/api/v1/push`,
+      id: lokiId(i),
+      token: exportToken(seed, lokiId(i)),
+    },
+  });
+
+  // Four runs, each a fresh start of the same configuration: without, with, with, without export. Each side's
+  // two runs are averaged: a machine whose speed drifts steadily during the comparison weighs on both alike.
+  const runs: ExportRun[] = [];
+  const run = async (label: string, configured: boolean, after?: (server: Orgplane) => Promise<void>) => {
+    process.stdout.write(
+      `  starting Orgplane: ${configured ? "every org's integrations configured" : "no integration configured"}… `,
+    );
+    const server = await startOrgplane(`export-${runs.length + 1}`, dataDir, database, undefined, env);
+    console.log("ready");
+    runs.push(await exportRun(label, server.port, server.child.pid, target, receiver, receiverChild.pid));
+    await after?.(server);
+    server.api.close();
+    await stopChild(server.child);
+  };
+  // Before any is configured: this server's exporters start pushing as soon as they see the first ones.
+  await receiver.setOrgs(
+    Object.fromEntries(
+      orgIds.flatMap((orgId, i) => [[promId(i), orgId] as const, [lokiId(i), orgId] as const]),
+    ),
+  );
+  let statuses: IntegrationStatuses | undefined;
+  await run("without export (1)", false, async (server) => {
+    api = setupApi(server.port);
+    setupNotes.push(
+      await setUpStep(
+        `configuring ${(2 * EXPORT_ORGS).toLocaleString("en-US")} integrations (a Prometheus and a Loki one per org)`,
+        EXPORT_ORGS,
+        async (i) => {
+          await api.expect(
+            "configure integrations",
+            "PUT",
+            `/v1/organizations/${orgIds[i] ?? ""}/integrations`,
+            200,
+            integrationsInput(i),
+          );
+        },
+        (from, to) =>
+          withInProcessSetup(database, dataDir, secretKey, ({ ctx, integrations }) =>
+            pooled(from, to, EXPORT_SETUP_CONCURRENCY, async (i) => {
+              await integrations.put(ctx, orgIds[i] ?? "", integrationsInput(i));
+            }),
+          ),
+      ),
+    );
+    api.close();
+  });
+  await run("with export (1)", true);
+  await run("with export (2)", true, async (server) => {
+    statuses = await integrationStatuses(server.api, orgIds.slice(0, EXPORT_LOAD_ORGS));
+    // Taken out through the store, all at once: removing 20,000 through the service would take as long as
+    // configuring them did, and the run that follows only needs none configured.
+    process.stdout.write("  taking every integration out for the last run… ");
+    const removed = await withInProcessSetup(database, dataDir, secretKey, async ({ store }) => {
+      const rows = [...(await store.listActive("prometheus")), ...(await store.listActive("loki"))];
+      await pooled(0, rows.length, EXPORT_SETUP_CONCURRENCY, async (i) => {
+        const row = rows[i];
+        if (row !== undefined) {
+          await store.delete(row.orgId, row.kind);
+        }
+      });
+      return rows.length;
+    });
+    console.log(`${removed.toLocaleString("en-US")} removed`);
+  });
+  await run("without export (2)", false);
+  const { totals, problems } = await receiver.stats();
+
+  // ---- report
+  const [off1, on1, on2, off2] = runs;
+  if (
+    off1 === undefined ||
+    on1 === undefined ||
+    on2 === undefined ||
+    off2 === undefined ||
+    statuses === undefined
+  ) {
+    throw new Error("the export comparison lost a run");
+  }
+  const header = `${"".padEnd(LABEL_WIDTH)}${"req/s".padStart(10)}${"p50".padStart(11)}${"p99".padStart(11)}`;
+  console.log(`\n${header}   CPU per 1,000 requests; pushes received in the window`);
+  const line = (label: string, m: Measured, rest: string) =>
+    console.log(
+      `  ${label.padEnd(LABEL_WIDTH - 2)}${perSecond(m.rps).padStart(10)}${ms(m.p50).padStart(11)}` +
+        `${ms(m.p99).padStart(11)}   ${rest}${m.problems.length > 0 ? `; INVALID: ${m.problems.join("; ")}` : ""}`,
+    );
+  for (const r of runs) {
+    const requests = r.measured.rps * EXPORT_MEASURE_SECONDS;
+    const cpu = (seconds: number | undefined) =>
+      seconds === undefined || requests <= 0 ? "?" : `${((seconds / requests) * 1_000_000).toFixed(0)} ms`;
+    line(
+      `Orgplane POST /v1/authorize, ${r.label}`,
+      r.measured,
+      `Orgplane ${cpu(r.cpu.orgplane)}, receiver ${cpu(r.cpu.receiver)}; remote-write ` +
+        `${r.window.prometheus.pushes.toLocaleString("en-US")}, Loki ${r.window.loki.pushes.toLocaleString("en-US")}`,
+    );
+  }
+  const meanOf = (a: Measured, b: Measured): Measured => ({
+    rps: (a.rps + b.rps) / 2,
+    p50: (a.p50 + b.p50) / 2,
+    p99: (a.p99 + b.p99) / 2,
+    problems: [...a.problems, ...b.problems],
+  });
+  const off = meanOf(off1.measured, off2.measured);
+  const on = meanOf(on1.measured, on2.measured);
+  line("mean without export", off, "");
+  line("mean with export", on, "");
+
+  const throughput = on.rps / Math.max(off.rps, 1);
+  const p99 = on.p99 / off.p99;
+  const throughputOk = throughput >= EXPORT_MIN_THROUGHPUT;
+  const p99Ok = p99 <= EXPORT_MAX_P99;
+  const invalid = off.problems.length + on.problems.length > 0;
+  console.log(
+    `\n  with export / without (means): throughput ${percent(throughput)} ` +
+      `(≥ ${Math.round(EXPORT_MIN_THROUGHPUT * 100)}%: ${throughputOk ? "PASS" : "MISS"}), p99 ${percent(p99)} ` +
+      `(≤ ${Math.round(EXPORT_MAX_P99 * 100)}%: ${p99Ok ? "PASS" : "MISS"}); within 10%: ` +
+      `${invalid ? "INVALID (see the rows)" : throughputOk && p99Ok ? "PASS" : "MISS"}`,
+  );
+  // The same configuration measured twice: how far apart its two runs are is the noise of this machine.
+  const apart = (a: number, b: number) => Math.abs(a - b) / Math.max(a, b, Number.MIN_VALUE);
+  const noise = Math.max(
+    apart(off1.measured.rps, off2.measured.rps),
+    apart(on1.measured.rps, on2.measured.rps),
+    apart(off1.measured.p99, off2.measured.p99),
+    apart(on1.measured.p99, on2.measured.p99),
+  );
+  console.log(
+    `  noise: the two runs of one configuration differ by up to ${percent(noise)} (req/s or p99)` +
+      (noise > 1 - EXPORT_MIN_THROUGHPUT
+        ? ": more than the 10% judged, so the verdict is not conclusive on this machine; run again on a quiet one"
+        : ""),
+  );
+
+  // ---- proof of export
+  const allPromIds = orgIds.map((_, i) => promId(i));
+  const loadPromIds = allPromIds.slice(0, EXPORT_LOAD_ORGS);
+  const deniedLokiIds = orgIds.slice(0, EXPORT_DENIED_ORGS).map((_, i) => lokiId(i));
+  console.log(
+    `\n  what the receivers got in the windows with export (METRICS_PUSH_INTERVAL_SECONDS ${EXPORT_INTERVAL_SECONDS}; ` +
+      "each org owes one remote-write per interval since the server started, less the first interval's, which " +
+      "an exporter may spend starting):",
+  );
+  for (const r of [on1, on2]) {
+    const w = r.window;
+    const seconds = w.seconds;
+    const owed = Math.floor((EXPORT_WARMUP_SECONDS + seconds) / EXPORT_INTERVAL_SECONDS) - 1;
+    console.log(
+      `    ${r.label}, ${seconds.toFixed(1)} s: remote-write ${w.prometheus.pushes.toLocaleString("en-US")} pushes ` +
+        `(${perSecond(w.prometheus.pushes / seconds)}/s, ${(w.prometheus.bytes / 1024).toFixed(0)} KiB) from ` +
+        `${Object.keys(w.prometheus.perId).length.toLocaleString("en-US")} of ${EXPORT_ORGS.toLocaleString("en-US")} ` +
+        `orgs, per org: ${pushSpread(w.prometheus.perId, allPromIds, owed)}; the ${EXPORT_LOAD_ORGS} load orgs: ` +
+        `${pushSpread(w.prometheus.perId, loadPromIds, owed)}`,
+    );
+    console.log(
+      `      Loki ${w.loki.pushes.toLocaleString("en-US")} pushes, ${w.loki.lines.toLocaleString("en-US")} lines ` +
+        `(${perSecond(w.loki.lines / seconds)}/s) in ${w.loki.streams.toLocaleString("en-US")} streams from ` +
+        `${Object.keys(w.loki.perId).length.toLocaleString("en-US")} orgs; the ${EXPORT_DENIED_ORGS} orgs whose decisions are denials: ` +
+        `${deniedLokiIds.map((id) => w.loki.perId[id] ?? 0).join(", ")} pushes (a batch at most every second ` +
+        `while their denials flow: up to about ${Math.floor(seconds)} each)`,
+    );
+  }
+  const offPushes = [off1, off2].reduce((n, r) => n + r.window.prometheus.pushes + r.window.loki.pushes, 0);
+  console.log(
+    `    refused for a wrong token: ${totals.prometheus.badAuth + totals.loki.badAuth} (whole comparison); pushes ` +
+      `in the runs without export: ${offPushes} (expected 0); the load orgs' integrations after the second run ` +
+      `with export (GET …/integrations): ${statuses.summary}`,
+  );
+  const problemList = Object.entries(problems);
+  if (problemList.length > 0) {
+    console.log(
+      `    PROBLEMS the receivers saw (whole comparison): ${problemList.map(([what, n]) => `${n}× ${what}`).join("; ")}`,
+    );
+  }
+  console.log(
+    `\n  set-up: ${setupNotes.join("; ")}. Each run: a fresh start of the same server configuration ` +
+      `(ORGPLANE_SECRET_KEY set, INTEGRATIONS_ALLOW_PRIVATE=true, METRICS_PUSH_INTERVAL_SECONDS and ` +
+      `LOKI_ALLOWED_SAMPLE_RATE at their defaults) on the same database, ${EXPORT_WARMUP_SECONDS} s of load ` +
+      `before ${EXPORT_MEASURE_SECONDS} s measured. CPU: the Orgplane process alone (PostgreSQL's not counted) ` +
+      `and the receivers'. Comparison time ${Math.round((performance.now() - started) / 1000)} s.`,
+  );
+}
+
+/** The baselines and the hot path's rows (issue 5's targets). */
+async function measureHotPath(): Promise<void> {
   const started = performance.now();
   const workDir = await tempDir("orgplane-bench-");
   // mkdtemp makes it 0700; as root, the embedded PostgreSQL runs as `postgres`, which must reach it.
@@ -782,6 +1401,8 @@ async function main(): Promise<void> {
 
   const redis = await redisUrlIfAnswering();
   const database = await freshDatabase();
+  // Dropped by cleanup(), after the servers on it have stopped.
+  onCleanup(() => database.drop());
   console.log(
     `autocannon ${CONNECTIONS} connections on loopback, in this process; ${WARMUP_SECONDS} s warm-up + ` +
       `${MEASURE_SECONDS} s measured per row; Node ${process.version}, ${availableParallelism()} CPUs, ` +
@@ -793,137 +1414,156 @@ async function main(): Promise<void> {
   );
 
   const rows: Row[] = [];
-  try {
-    // Orgplane does not exist yet: a stand-in request of the same shape and length as the real one.
-    const standIn = authorizeTarget(generateKey("sk", "live"), generateKey("op", "live"));
-    process.stdout.write("measuring the bare node:http server: GET / and the authorize request… ");
-    const bareFirst = await measureBare(workDir, standIn);
-    console.log("done");
-    const fixedRate =
-      bareFirst.post.problems.length > 0 ? 0 : Math.round(FIXED_RATE_SHARE * bareFirst.post.rps);
+  // Orgplane does not exist yet: a stand-in request of the same shape and length as the real one.
+  const standIn = authorizeTarget(generateKey("sk", "live"), generateKey("op", "live"));
+  process.stdout.write("measuring the bare node:http server: GET / and the authorize request… ");
+  const bareFirst = await measureBare(workDir, standIn);
+  console.log("done");
+  const fixedRate =
+    bareFirst.post.problems.length > 0 ? 0 : Math.round(FIXED_RATE_SHARE * bareFirst.post.rps);
 
-    process.stdout.write("starting Orgplane (memory limiter)… ");
-    const memory = await startOrgplane("memory", dataDir, database, undefined);
-    const operatorKey = memory.api.operatorKey;
-    const { key } = await setUp(memory.api);
-    const realAuthorize = authorizeTarget(key, operatorKey);
-    const shapeNote = shapeDifference(standIn, realAuthorize);
-    if (shapeNote !== undefined) {
-      console.log(`\nNOTE: ${shapeNote}`);
+  process.stdout.write("starting Orgplane (memory limiter)… ");
+  const memory = await startOrgplane("memory", dataDir, database, undefined);
+  const operatorKey = memory.api.operatorKey;
+  const { key } = await setUp(memory.api);
+  const realAuthorize = authorizeTarget(key, operatorKey);
+  const shapeNote = shapeDifference(standIn, realAuthorize);
+  if (shapeNote !== undefined) {
+    console.log(`\nNOTE: ${shapeNote}`);
+  }
+  const authorizeMissing = await probeAuthorize(memory.api, key);
+  memory.api.close();
+  console.log("ready");
+  for (const { label, target } of targets(key, operatorKey, authorizeMissing === undefined)) {
+    if (!selected(label)) {
+      continue;
     }
-    const authorizeMissing = await probeAuthorize(memory.api, key);
-    memory.api.close();
+    process.stdout.write(`  ${label} (memory)… `);
+    const measured = await measure(memory.port, target);
+    console.log("done");
+    rows.push({
+      label: `Orgplane ${label} (memory)`,
+      measured,
+      baseline: target.method,
+      ...(label === AUTHORIZE_LABEL ? { ratioTarget: TARGET_MEMORY_RATIO } : {}),
+    });
+    if (label === AUTHORIZE_LABEL) {
+      rows.push(await fixedRateRow(memory.port, target, fixedRate, "memory"));
+    }
+  }
+  if (authorizeMissing !== undefined) {
+    rows.push({
+      label: `Orgplane ${AUTHORIZE_LABEL} (memory)`,
+      measured: undefined,
+      note: `/v1/authorize is not measured: ${authorizeMissing}`,
+    });
+  }
+  await stopChild(memory.child);
+
+  if (redis.url === undefined) {
+    rows.push({
+      label: `Orgplane ${AUTHORIZE_LABEL} (Redis)`,
+      measured: undefined,
+      note: `skipped: ${redis.why}`,
+    });
+  } else {
+    process.stdout.write("starting Orgplane (Redis limiter, same database)… ");
+    const shared = await startOrgplane("redis", dataDir, database, redis.url);
+    const authorizeMissingRedis = await probeAuthorize(shared.api, key);
+    shared.api.close();
     console.log("ready");
-    for (const { label, target } of targets(key, operatorKey, authorizeMissing === undefined)) {
-      if (!selected(label)) {
+    for (const { label, target } of targets(key, operatorKey, authorizeMissingRedis === undefined)) {
+      if (!label.startsWith("POST ") || !selected(label)) {
         continue;
       }
-      process.stdout.write(`  ${label} (memory)… `);
-      const measured = await measure(memory.port, target);
+      process.stdout.write(`  ${label} (Redis)… `);
+      const measured = await measure(shared.port, target);
       console.log("done");
       rows.push({
-        label: `Orgplane ${label} (memory)`,
+        label: `Orgplane ${label} (Redis)`,
         measured,
         baseline: target.method,
-        ...(label === AUTHORIZE_LABEL ? { ratioTarget: TARGET_MEMORY_RATIO } : {}),
+        ...(label === AUTHORIZE_LABEL ? { ratioTarget: TARGET_REDIS_RATIO } : {}),
       });
       if (label === AUTHORIZE_LABEL) {
-        rows.push(await fixedRateRow(memory.port, target, fixedRate, "memory"));
+        rows.push(await fixedRateRow(shared.port, target, fixedRate, "Redis"));
       }
     }
-    if (authorizeMissing !== undefined) {
-      rows.push({
-        label: `Orgplane ${AUTHORIZE_LABEL} (memory)`,
-        measured: undefined,
-        note: `/v1/authorize is not measured: ${authorizeMissing}`,
-      });
-    }
-    await stopChild(memory.child);
-
-    if (redis.url === undefined) {
+    if (authorizeMissingRedis !== undefined) {
       rows.push({
         label: `Orgplane ${AUTHORIZE_LABEL} (Redis)`,
         measured: undefined,
-        note: `skipped: ${redis.why}`,
+        note: `/v1/authorize is not measured: ${authorizeMissingRedis}`,
       });
-    } else {
-      process.stdout.write("starting Orgplane (Redis limiter, same database)… ");
-      const shared = await startOrgplane("redis", dataDir, database, redis.url);
-      const authorizeMissingRedis = await probeAuthorize(shared.api, key);
-      shared.api.close();
-      console.log("ready");
-      for (const { label, target } of targets(key, operatorKey, authorizeMissingRedis === undefined)) {
-        if (!label.startsWith("POST ") || !selected(label)) {
-          continue;
-        }
-        process.stdout.write(`  ${label} (Redis)… `);
-        const measured = await measure(shared.port, target);
-        console.log("done");
-        rows.push({
-          label: `Orgplane ${label} (Redis)`,
-          measured,
-          baseline: target.method,
-          ...(label === AUTHORIZE_LABEL ? { ratioTarget: TARGET_REDIS_RATIO } : {}),
-        });
-        if (label === AUTHORIZE_LABEL) {
-          rows.push(await fixedRateRow(shared.port, target, fixedRate, "Redis"));
-        }
-      }
-      if (authorizeMissingRedis !== undefined) {
-        rows.push({
-          label: `Orgplane ${AUTHORIZE_LABEL} (Redis)`,
-          measured: undefined,
-          note: `/v1/authorize is not measured: ${authorizeMissingRedis}`,
-        });
-      }
-      await stopChild(shared.child);
     }
+    await stopChild(shared.child);
+  }
 
-    process.stdout.write(
-      `measuring the bare node:http server again: GET /, the authorize request, and it at ${perSecond(fixedRate)} req/s… `,
-    );
-    // Orgplane exists now: the very request the authorize rows sent.
-    const bareLast = await measureBare(workDir, realAuthorize, fixedRate);
-    console.log("done");
+  process.stdout.write(
+    `measuring the bare node:http server again: GET /, the authorize request, and it at ${perSecond(fixedRate)} req/s… `,
+  );
+  // Orgplane exists now: the very request the authorize rows sent.
+  const bareLast = await measureBare(workDir, realAuthorize, fixedRate);
+  console.log("done");
 
-    printTable(bareFirst, bareLast, rows);
-    console.log(
-      `\ntargets (issue 5): /v1/authorize ≥ ${TARGET_MEMORY_RATIO * 100}% of the bare server's req/s with the ` +
-        `memory store, ≥ ${TARGET_REDIS_RATIO * 100}% with Redis; p99 ≤ ${TARGET_P99_MS} ms at ${CONNECTIONS} connections.`,
+  printTable(bareFirst, bareLast, rows);
+  console.log(
+    `\ntargets (issue 5): /v1/authorize ≥ ${TARGET_MEMORY_RATIO * 100}% of the bare server's req/s with the ` +
+      `memory store, ≥ ${TARGET_REDIS_RATIO * 100}% with Redis; p99 ≤ ${TARGET_P99_MS} ms at ${CONNECTIONS} connections.`,
+  );
+  console.log(
+    `of bare: req/s as a share of the bare server answering the same kind of request, the mean of its first and ` +
+      `last runs: (a) GET / for GET rows, (b) for POST rows the authorize request (same method, path, headers ` +
+      `and body bytes; ${shapeNote === undefined ? "the first run sent a stand-in of identical length" : shapeNote}). ` +
+      `of (a): the same against GET /, which also charges the load generator's extra cost of a POST to Orgplane.`,
+  );
+  const authorizeMemory = rows.find((row) => row.label === `Orgplane ${AUTHORIZE_LABEL} (memory)`)?.measured;
+  console.log(
+    `p99 is judged at a fixed rate, not at saturation: there every one of the ${CONNECTIONS} connections always ` +
+      `has a request waiting, so the mean latency is ${CONNECTIONS} / req/s (Little's law) and p99 lies above it; ` +
+      `${
+        authorizeMemory === undefined || authorizeMemory.rps <= 0
+          ? ""
+          : `authorize (memory) at ${perSecond(authorizeMemory.rps)} req/s waits ${ms((CONNECTIONS / authorizeMemory.rps) * 1000)} on average, `
+      }` +
+      `and a p99 ≤ ${TARGET_P99_MS} ms at saturation would need more than ${perSecond((CONNECTIONS / TARGET_P99_MS) * 1000)} req/s ` +
+      `whatever the latency at a normal load. The fixed-rate rows send ${perSecond(fixedRate)} req/s ` +
+      `(${FIXED_RATE_SHARE * 100}% of the first (b) baseline) evenly over ${CONNECTIONS} connections, open loop, ` +
+      `latency counted from when each request is issued; INVALID when fewer than ${100 - RATE_TOLERANCE * 100}% ` +
+      `of the requested responses came back within the window.`,
+  );
+  console.log(
+    `req/s counts only 2xx responses whose body was checked; p50/p99 from 10 µs buckets. ` +
+      `Run time ${Math.round((performance.now() - started) / 1000)} s.`,
+  );
+}
+
+async function main(): Promise<void> {
+  const hotPath = targets("", "", true).some(({ label }) => selected(label));
+  const exportRows = selected(EXPORT_LABEL);
+  if (!hotPath && !exportRows) {
+    throw new Error(
+      `BENCH_ONLY='${process.env.BENCH_ONLY}' selects no row: name part of a row's label, or 'export' for the ` +
+        "export comparison",
     );
-    console.log(
-      `of bare: req/s as a share of the bare server answering the same kind of request, the mean of its first and ` +
-        `last runs: (a) GET / for GET rows, (b) for POST rows the authorize request (same method, path, headers ` +
-        `and body bytes; ${shapeNote === undefined ? "the first run sent a stand-in of identical length" : shapeNote}). ` +
-        `of (a): the same against GET /, which also charges the load generator's extra cost of a POST to Orgplane.`,
-    );
-    const authorizeMemory = rows.find(
-      (row) => row.label === `Orgplane ${AUTHORIZE_LABEL} (memory)`,
-    )?.measured;
-    console.log(
-      `p99 is judged at a fixed rate, not at saturation: there every one of the ${CONNECTIONS} connections always ` +
-        `has a request waiting, so the mean latency is ${CONNECTIONS} / req/s (Little's law) and p99 lies above it; ` +
-        `${
-          authorizeMemory === undefined || authorizeMemory.rps <= 0
-            ? ""
-            : `authorize (memory) at ${perSecond(authorizeMemory.rps)} req/s waits ${ms((CONNECTIONS / authorizeMemory.rps) * 1000)} on average, `
-        }` +
-        `and a p99 ≤ ${TARGET_P99_MS} ms at saturation would need more than ${perSecond((CONNECTIONS / TARGET_P99_MS) * 1000)} req/s ` +
-        `whatever the latency at a normal load. The fixed-rate rows send ${perSecond(fixedRate)} req/s ` +
-        `(${FIXED_RATE_SHARE * 100}% of the first (b) baseline) evenly over ${CONNECTIONS} connections, open loop, ` +
-        `latency counted from when each request is issued; INVALID when fewer than ${100 - RATE_TOLERANCE * 100}% ` +
-        `of the requested responses came back within the window.`,
-    );
-    console.log(
-      `req/s counts only 2xx responses whose body was checked; p50/p99 from 10 µs buckets. ` +
-        `Run time ${Math.round((performance.now() - started) / 1000)} s.`,
-    );
+  }
+  try {
+    if (hotPath) {
+      await measureHotPath();
+    }
+    if (exportRows) {
+      await exportComparison();
+    }
   } finally {
     await cleanup();
-    await database.drop();
   }
 }
 
+const RUN_TIMEOUT_MS = Math.max(
+  60_000,
+  (targets("", "", true).some(({ label }) => selected(label)) ? HOT_PATH_TIMEOUT_MS : 0) +
+    (selected(EXPORT_LABEL) ? EXPORT_TIMEOUT_MS : 0),
+);
 const runTimer = setTimeout(() => {
   console.error(`\nthe run exceeded ${RUN_TIMEOUT_MS / 1000} s: killing the servers`);
   killChildren();

@@ -19,7 +19,7 @@ import {
   MAX_PROJECTS_PER_ORG,
   OTHER_PROJECTS,
 } from "../src/store/metrics-export.store.pg.ts";
-import { createTestContext, expectStatus, type TestContext } from "./harness.ts";
+import { createManualClock, createTestContext, expectStatus, type TestContext } from "./harness.ts";
 
 /**
  * The per-organization metrics export (issue 9), without Prometheus itself (test/prometheus-export.test.ts
@@ -519,6 +519,47 @@ describe("per-organization metrics", () => {
       expect(status.body.prometheus.dropped_batches).toBe(3);
       expect(status.body.prometheus.last_error).toContain("HTTP 500");
       expect(status.text).not.toContain("tok-backoff-0001");
+    });
+
+    it("pushes an organization whose series did not change again only after a minute", async () => {
+      const clock = createManualClock();
+      const quiet = createMetricsExporter({
+        metrics: t.services.orgMetrics,
+        integrations: t.services.integrations,
+        client,
+        lease: createExportLease(t.database.pool, () => {}),
+        clock,
+        logger,
+        intervalSeconds: 15,
+      });
+      const { org, key } = await t.createOrgWithKey();
+      await t.services.integrations.put(t.operatorCtx, org.id, {
+        prometheus: { endpoint: receiver.url("/quiet"), id: "q", token: "tok-quiet-0001" },
+      });
+      const pushes = () => receiver.hits("/quiet").length;
+      const interval = async () => {
+        clock.advance(15_000);
+        await quiet.exportOnce();
+        return pushes();
+      };
+      expectStatus(await t.request("POST", "/v1/authorize", { body: { key, category: "search" } }), 200);
+      expect(await interval()).toBe(1);
+      // No traffic and the same figures: the same values go again within a minute (the first resend falls at
+      // the organization's own place in that minute, so a whole fleet does not come back at once)…
+      let waited = 0;
+      while ((await interval()) === 1 && waited < 4) {
+        waited += 1;
+      }
+      expect(pushes()).toBe(2);
+      // …and from then on once a minute: nothing for 45 s, then the same values again.
+      expect(await interval()).toBe(2);
+      expect(await interval()).toBe(2);
+      expect(await interval()).toBe(2);
+      expect(await interval()).toBe(3);
+      // New traffic is pushed at the next interval.
+      expectStatus(await t.request("POST", "/v1/authorize", { body: { key, category: "search" } }), 200);
+      expect(await interval()).toBe(4);
+      await quiet.stop();
     });
 
     it("lets one process at a time export the database figures", async () => {

@@ -31,8 +31,8 @@ const DEFAULT_MAX_RETRYING_PUSHES = 8;
  * (its first push still counts as healthy) holds a healthy slot no longer than this, not the whole timeout.
  */
 const DEFAULT_SLOW_PUSH_MS = 2000;
-/** The integrations service caches configurations for a few seconds; reading them as often adds nothing. */
-const DEFAULT_CONFIG_REFRESH_MS = 5000;
+/** The integrations service caches configurations for 30 s; reading them more often adds nothing. */
+const DEFAULT_CONFIG_REFRESH_MS = 30_000;
 /** Outcomes and dropped counts go to the integrations service at most this often, for all orgs in one statement. */
 const DEFAULT_REPORT_INTERVAL_MS = 1000;
 const DEFAULT_AUDIT_POLL_MS = 1000;

@@ -12,7 +12,7 @@ import type { Clock } from "../../lib/clock.ts";
 import type { ExportLease, OrgFigures } from "../../store/metrics-export.store.pg.ts";
 import { createBoundedWarning, type Logger } from "../logger.ts";
 import type { OutboundClient } from "../outbound-http.ts";
-import { type OrgMetrics, toTimeSeries } from "./org-metrics.ts";
+import { type MetricSample, type OrgMetrics, toTimeSeries } from "./org-metrics.ts";
 import { REMOTE_WRITE_HEADERS, remoteWriteBody } from "./remote-write.ts";
 
 /*
@@ -51,6 +51,12 @@ export type MetricsExporterOptions = {
   pushTimeoutMs?: number;
   /** The User-Agent header of pushes. */
   userAgent?: string;
+  /**
+   * An organization whose series are all unchanged since its last successful push is pushed again only after
+   * this long (default 60 s, at least the interval): Prometheus shows a series' last sample for 5 minutes, so
+   * an idle organization's graphs keep their values while 10,000 idle organizations cost a quarter of the pushes.
+   */
+  resendUnchangedSeconds?: number;
 };
 
 export type MetricsExporter = {
@@ -81,6 +87,7 @@ const SPREAD_SHARE = 0.8;
 const PACE_MS = 20;
 /** A failing endpoint is skipped for 1, 2, 4, … intervals after each failure, up to this many. */
 const MAX_BACKOFF_INTERVALS = 16;
+const DEFAULT_RESEND_UNCHANGED_SECONDS = 60;
 /** The error of a push that found no free slot before its interval ended. */
 const SKIPPED = "skipped: too many pushes were still in flight when the interval ended";
 /** What is kept of an endpoint's error for the integration's status. */
@@ -127,6 +134,19 @@ function semaphore(size: number) {
   };
 }
 
+/** What a push carries, but its timestamps: equal for two pushes whose series and values are the same. */
+function fingerprintOf(samples: readonly MetricSample[]): string {
+  let text = "";
+  for (const s of samples) {
+    text += s.family.name;
+    for (const l of s.labels) {
+      text += `\u0000${l.value}`;
+    }
+    text += `=${s.value}\n`;
+  }
+  return text;
+}
+
 /** A fixed fraction in [0, 1) per organization: its push's place in every interval. */
 function offsetShare(orgId: string): number {
   return createHash("sha1").update(orgId).digest().readUInt32BE(0) / 2 ** 32;
@@ -167,6 +187,13 @@ export function createMetricsExporter(options: MetricsExporterOptions): MetricsE
   const userAgent = options.userAgent ?? "Orgplane-Metrics";
   const warn = createBoundedWarning(logger, "metrics push failed");
 
+  const resendMs =
+    Math.max(intervalMs, (options.resendUnchangedSeconds ?? DEFAULT_RESEND_UNCHANGED_SECONDS) * 1000) -
+    // An interval's pushes start at a fixed offset, give or take the pacing: a resend due "60 s later" is
+    // taken by the push that falls at that time, not the one an interval after it.
+    intervalMs / 2;
+  /** Per organization: what its last successful push carried (values and labels) and when. */
+  const lastSent = new Map<string, { fingerprint: string; at: number }>();
   /** Per organization whose last push failed: consecutive failures, intervals left to skip, the last error. */
   const failing = new Map<string, { failures: number; skip: number; error: string }>();
   let figures = new Map<string, OrgFigures>();
@@ -238,6 +265,17 @@ export function createMetricsExporter(options: MetricsExporterOptions): MetricsE
     if (samples.length === 0) {
       return undefined;
     }
+    const fingerprint = fingerprintOf(samples);
+    const last = lastSent.get(target.orgId);
+    if (
+      state === undefined &&
+      last !== undefined &&
+      last.fingerprint === fingerprint &&
+      clock.now().getTime() - last.at < resendMs
+    ) {
+      // Nothing new since the last push, which Prometheus still shows: nothing to send this interval.
+      return undefined;
+    }
     // A failing endpoint gets a slot of its own share only if one is free; a healthy one waits for a slot
     // until the interval is over. Either way a push that did not start this interval is a dropped batch.
     const slots = state === undefined ? healthySlots : failingSlots;
@@ -252,6 +290,11 @@ export function createMetricsExporter(options: MetricsExporterOptions): MetricsE
     }
     if (outcome.ok) {
       failing.delete(target.orgId);
+      // After a process's first push of an organization, its unchanged resends are spread over the minute
+      // by its fixed share, so 10,000 organizations first pushed in one interval do not all come back in one.
+      const at =
+        clock.now().getTime() - (lastSent.has(target.orgId) ? 0 : offsetShare(target.orgId) * resendMs);
+      lastSent.set(target.orgId, { fingerprint, at });
       return { ...base, ok: true, error: null, droppedBatches: 0 };
     }
     const failures = (state?.failures ?? 0) + 1;
@@ -307,6 +350,11 @@ export function createMetricsExporter(options: MetricsExporterOptions): MetricsE
     for (const orgId of failing.keys()) {
       if (!current.has(orgId)) {
         failing.delete(orgId);
+      }
+    }
+    for (const orgId of lastSent.keys()) {
+      if (!current.has(orgId)) {
+        lastSent.delete(orgId);
       }
     }
     await refreshFigures(targets, !spread);
