@@ -440,3 +440,25 @@ export function printTable(title: string, rows: TableRow[], ratioWidth = 9): voi
 export function step(text: string): void {
   process.stdout.write(`${text}… `);
 }
+
+/**
+ * Run a bench's `main`, bounded: past `timeoutMs` the run is stopped (servers stopped, database dropped) with
+ * status 1; a failure prints `<name> failed: …` and sets status 1; cleanup runs either way.
+ */
+export async function runBench(name: string, main: () => Promise<void>, timeoutMs: number): Promise<void> {
+  const runTimer = setTimeout(() => {
+    console.error(`\nthe run exceeded ${timeoutMs / 1000} s: stopping`);
+    void cleanup().finally(() => process.exit(1));
+  }, timeoutMs);
+  runTimer.unref();
+  try {
+    await main();
+  } catch (error) {
+    console.error(
+      `\n${name} failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`,
+    );
+    process.exitCode = 1;
+  } finally {
+    await cleanup();
+  }
+}

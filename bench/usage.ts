@@ -50,7 +50,6 @@ import { type Executor, openDatabase } from "../src/store/db.ts";
 import {
   Api,
   cleanUpOnExit,
-  cleanup,
   createScratchDatabase,
   intEnv,
   jsonObject,
@@ -62,6 +61,7 @@ import {
   processCpuSeconds,
   type Response,
   ROOT,
+  runBench,
   type ScratchDatabase,
   send,
   startOrgplane as startServer,
@@ -982,19 +982,4 @@ async function main(): Promise<void> {
   );
 }
 
-const runTimer = setTimeout(() => {
-  console.error(`\nthe run exceeded ${RUN_TIMEOUT_MS / 1000} s: stopping`);
-  void cleanup().finally(() => process.exit(1));
-}, RUN_TIMEOUT_MS);
-runTimer.unref();
-
-try {
-  await main();
-} catch (error) {
-  console.error(
-    `\nbench:usage failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`,
-  );
-  process.exitCode = 1;
-} finally {
-  await cleanup();
-}
+await runBench("bench:usage", main, RUN_TIMEOUT_MS);

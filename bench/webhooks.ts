@@ -65,7 +65,6 @@ import {
   Api,
   type Child,
   cleanUpOnExit,
-  cleanup,
   createScratchDatabase,
   freePort,
   intEnv,
@@ -74,6 +73,7 @@ import {
   onCleanup,
   printTable,
   processCpuSeconds,
+  runBench,
   type ScratchDatabase,
   send,
   spawnChild,
@@ -1274,19 +1274,5 @@ if (process.argv[2] === "receiver") {
   await runReceiver();
 } else {
   cleanUpOnExit("stopping the server and the receiver, dropping the database");
-  const runTimer = setTimeout(() => {
-    console.error(`\nthe run exceeded ${RUN_TIMEOUT_MS / 1000} s: stopping`);
-    void cleanup().finally(() => process.exit(1));
-  }, RUN_TIMEOUT_MS);
-  runTimer.unref();
-  try {
-    await main();
-  } catch (error) {
-    console.error(
-      `\nbench:webhooks failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`,
-    );
-    process.exitCode = 1;
-  } finally {
-    await cleanup();
-  }
+  await runBench("bench:webhooks", main, RUN_TIMEOUT_MS);
 }
