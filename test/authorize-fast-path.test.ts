@@ -5,7 +5,7 @@
  * fallback proves which requests the fast path took itself.
  */
 import { createServer, type RequestListener, type Server } from "node:http";
-import type { AddressInfo } from "node:net";
+import { type AddressInfo, connect, type Socket } from "node:net";
 import { getRequestListener } from "@hono/node-server";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type AppDeps, createApp } from "../src/http/app.ts";
@@ -225,5 +225,59 @@ describe("the authorize fast path answers exactly as the framework route", () =>
     const empty = await both(undefined, { raw: "" });
     expect(empty.fast).toBe(false);
     expect(empty.answer.status).toBe(400);
+  });
+});
+
+describe("answers written once a turn of the event loop", () => {
+  /** One request on its own connection; resolves with the response's body, or "closed" when we hang up. */
+  function rawAuthorize(body: string, hangUp: boolean): Promise<string> {
+    const { port } = new URL(fastUrl);
+    return new Promise((resolve, reject) => {
+      const socket: Socket = connect({ host: "127.0.0.1", port: Number(port) }, () => {
+        socket.write(
+          `POST /v1/authorize HTTP/1.1\r\nHost: x\r\nConnection: close\r\n` +
+            `Authorization: Bearer ${t.operatorKey}\r\nContent-Type: application/json\r\n` +
+            `Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+        );
+        if (hangUp) {
+          socket.destroy();
+          resolve("closed");
+        }
+      });
+      let text = "";
+      socket.setEncoding("utf8");
+      socket.on("data", (chunk: string) => {
+        text += chunk;
+      });
+      socket.on("end", () => resolve(text.slice(text.indexOf("\r\n\r\n") + 4)));
+      socket.on("error", (err) => (hangUp ? resolve("closed") : reject(err)));
+    });
+  }
+
+  it("gives each caller its own answer when many arrive at once, callers that hung up included", async () => {
+    const orgs = await Promise.all([t.createOrg(), t.createOrg(), t.createOrg()]);
+    for (const org of orgs) {
+      const res = await t.request("PATCH", `/v1/organizations/${org.id}/rate-limits`, {
+        body: { rate_limits: { search: 1000 } },
+      });
+      expectStatus(res, 200);
+    }
+    const keys = await Promise.all(orgs.map((org) => t.createKey(org.id)));
+    const sent = Array.from({ length: 150 }, (_, i) => ({
+      org: orgs[i % 3]?.id,
+      body: JSON.stringify({ key: keys[i % 3], category: "search" }),
+      hangUp: i % 5 === 4,
+    }));
+    const bodies = await Promise.all(sent.map((r) => rawAuthorize(r.body, r.hangUp)));
+    for (const [i, text] of bodies.entries()) {
+      const request = sent[i];
+      if (request?.hangUp === true) {
+        continue;
+      }
+      expect(JSON.parse(text)).toMatchObject({ allowed: true, org_id: request?.org });
+    }
+    // The server carries on after the callers that went away.
+    const after = await rawAuthorize(JSON.stringify({ key: keys[0], category: "search" }), false);
+    expect(JSON.parse(after)).toMatchObject({ allowed: true, org_id: orgs[0]?.id });
   });
 });

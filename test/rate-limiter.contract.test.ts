@@ -279,6 +279,33 @@ describe.each([memoryStore, redisStore])("rate limiter contract: $name store", (
     expect(allowed, `allowed ${allowed} of 1000`).toBe(100);
     expect(decisions.filter((d) => d.allowed && d.remaining === 0).length).toBe(1);
   });
+
+  it("decides requests asked for at once in the order asked, across many buckets and past one batch", async () => {
+    // The Redis store sends the decisions of one turn of the event loop in script calls of up to 500:
+    // 1,300 asked at once span three calls, and must come out exactly as if asked one by one.
+    const clock = manualClock();
+    const limiter = await limiterAt(clock);
+    const busy = { key: bucket(), limit: 700, windowSeconds: 60, cost: 1 };
+    const others = [bucket(), bucket(), bucket()];
+    const asked = Array.from({ length: 1_300 }, (_, i) =>
+      i % 4 === 3 ? { key: others[i % 3] as string, limit: 100, windowSeconds: 60, cost: 2 } : { ...busy },
+    );
+    const decisions = await Promise.all(asked.map((request) => limiter.take(request)));
+    const busyDecisions = decisions.filter((_, i) => i % 4 !== 3);
+    expect(busyDecisions.length).toBe(975);
+    expect(busyDecisions.map((d) => d.allowed)).toEqual([
+      ...Array(700).fill(true),
+      ...Array(275).fill(false),
+    ]);
+    expect(busyDecisions.slice(0, 700).map((d) => d.remaining)).toEqual(
+      Array.from({ length: 700 }, (_, i) => 699 - i),
+    );
+    for (const key of others) {
+      const mine = decisions.filter((_, i) => i % 4 === 3 && asked[i]?.key === key);
+      // Cost 2 against 100: the first 50 of each bucket, then refusals.
+      expect(mine.map((d) => d.allowed)).toEqual(Array.from({ length: mine.length }, (_, i) => i < 50));
+    }
+  });
 });
 
 describe("memory rate limiter", () => {
@@ -426,6 +453,30 @@ describe.skipIf(REDIS_URL === undefined)("redis rate limiter", () => {
       await ready(limiter);
       expect(await limiter.take(request)).toMatchObject({ allowed: true, remaining: 9 });
       expect(await limiter.take(request)).toMatchObject({ allowed: true, remaining: 8 });
+    });
+
+    it("reloads its script for a whole batch after SCRIPT FLUSH", async () => {
+      const port = await freePort();
+      await startServer(port);
+      const limiter = track(
+        createRedisRateLimiter({
+          redis: `redis://127.0.0.1:${port}`,
+          failureMode: "closed",
+          timeoutMs: 2_000,
+        }),
+      );
+      await ready(limiter);
+      const request = { key: bucket(), limit: 30, windowSeconds: 60, cost: 1 };
+      expect(await limiter.take(request)).toMatchObject({ allowed: true, remaining: 29 });
+      const admin = new Redis(`redis://127.0.0.1:${port}`);
+      try {
+        await admin.script("FLUSH");
+      } finally {
+        admin.disconnect();
+      }
+      const decisions = await Promise.all(Array.from({ length: 40 }, () => limiter.take(request)));
+      expect(decisions.filter((d) => d.unavailable === true)).toEqual([]);
+      expect(decisions.map((d) => d.allowed)).toEqual([...Array(29).fill(true), ...Array(11).fill(false)]);
     });
 
     it("answers with the failure mode when a connected Redis stops replying, and resumes after", async () => {

@@ -21,6 +21,11 @@ import { validationFailed } from "./validation.ts";
 const PATH = "/v1/authorize";
 /** The route's label in metrics and logs: the same as the framework route's. */
 const ROUTE = "/v1/authorize";
+/**
+ * A turn that computes more answers than this writes them in groups of this size: the wake-ups saved by a
+ * larger group are few, and the first answer of a group waits for the rest of it.
+ */
+const MAX_BATCHED_ANSWERS = 32;
 /** What the fast path takes; anything else (charset aside) goes through the framework. */
 const PLAIN_JSON = /^application\/json\s*(;\s*charset=utf-8\s*)?$/i;
 
@@ -40,16 +45,18 @@ export type FastPathDeps = {
  * exactly, a JSON body with a Content-Length within the limit, no Idempotency-Key. Everything else goes to
  * `fallback` (the framework), which serves the same route with the same answers; test/authorize-fast-path
  * runs the same requests through both and compares them. The checks run in the framework's order:
- * credential (401), body (400), access (403), validation (400), then the decision.
+ * credential (401), body (400), access (403), validation (400), then the decision. Answers are written
+ * once a turn of the event loop (`createAnswerBatch`).
  */
 export function withAuthorizeFastPath(deps: FastPathDeps, fallback: RequestListener): RequestListener {
+  const answer = createAnswerBatch(deps);
   return (req, res) => {
     if (!takes(req)) {
       fallback(req, res);
       return;
     }
-    serve(deps, req, res).catch((err: unknown) => {
-      // serve() answers every error itself; this is a failure to write the answer (socket gone).
+    serve(deps, answer, req, res).catch((err: unknown) => {
+      // serve() answers every error itself; this is a failure to prepare the answer (the socket is gone).
       deps.logger.warn({ err: { message: err instanceof Error ? err.message : String(err) } }, "authorize");
       res.destroy();
     });
@@ -92,10 +99,81 @@ function header(req: IncomingMessage, name: string): string | undefined {
   return Array.isArray(value) ? value[0] : value;
 }
 
-async function serve(deps: FastPathDeps, req: IncomingMessage, res: ServerResponse): Promise<void> {
+/** An answer computed and waiting for the end of the event loop's turn (`AnswerBatch`). */
+type Answer = {
+  res: ServerResponse;
+  status: number;
+  body: string;
+  requestId: string;
+  /** performance.now() when the request arrived. */
+  started: number;
+};
+
+/**
+ * The answers computed during one turn of the event loop, written together at its end (the check phase).
+ * On loopback and on a virtual machine's network alike, each write hands the bytes to the peer and wakes
+ * its reader; answering request by request wakes the caller once per answer, and with the caller asleep
+ * in between, each wake-up costs more than the decision itself (docs/adr/0004-authorize-fast-path.md,
+ * "Answers written once a turn"). Written together, one wake-up serves every answer of the turn. The delay
+ * an answer takes is the rest of the turn it was computed in: nothing under a light load, the other
+ * requests already read under a heavy one, and at most MAX_BATCHED_ANSWERS answers' worth of work.
+ */
+function createAnswerBatch(deps: FastPathDeps) {
+  let pending: Answer[] = [];
+
+  function write(answer: Answer): void {
+    const { res, body } = answer;
+    try {
+      res.end(body);
+    } catch (err) {
+      // The socket went away while the answer waited; the next answers must still go out.
+      deps.logger.warn({ err: { message: err instanceof Error ? err.message : String(err) } }, "authorize");
+      res.destroy();
+    }
+    const seconds = (performance.now() - answer.started) / 1000;
+    deps.metrics.observe({ method: "POST", route: ROUTE, status: answer.status }, seconds);
+    const level = answer.status < 500 ? "debug" : "info";
+    if (deps.logger.isLevelEnabled(level)) {
+      deps.logger[level](
+        {
+          request_id: answer.requestId,
+          method: "POST",
+          route: ROUTE,
+          status: answer.status,
+          duration_ms: Math.round(seconds * 1000 * 100) / 100,
+        },
+        "request",
+      );
+    }
+  }
+
+  function flush(): void {
+    const answers = pending;
+    pending = [];
+    for (const answer of answers) {
+      write(answer);
+    }
+  }
+
+  return (answer: Answer): void => {
+    if (pending.length === 0) {
+      setImmediate(flush);
+    }
+    pending.push(answer);
+    if (pending.length >= MAX_BATCHED_ANSWERS) {
+      flush();
+    }
+  };
+}
+
+async function serve(
+  deps: FastPathDeps,
+  answer: (a: Answer) => void,
+  req: IncomingMessage,
+  res: ServerResponse,
+): Promise<void> {
   const started = performance.now();
   const requestId = requestIdFrom(header(req, "x-request-id"));
-  let status: number;
   try {
     const credential = presentedCredential(header(req, "authorization"), header(req, "x-api-key"));
     // Authentication (a cached lookup, or one read on a miss) runs while the body arrives.
@@ -111,36 +189,19 @@ async function serve(deps: FastPathDeps, req: IncomingMessage, res: ServerRespon
     checkAccess(caller, { kind: "operator" }, { orgId: undefined, projectId: undefined });
     const decision = await deps.services.authorize.authorize(plainAuthorizeInput(json) ?? validated(json));
     const body = authorizeResultJson(decision);
-    status = 200;
     res.writeHead(200, {
       "Content-Type": "application/json",
       "Content-Length": Buffer.byteLength(body),
       "X-Request-Id": requestId,
     });
-    res.end(body);
+    answer({ res, status: 200, body, requestId, started });
   } catch (err) {
     const problem = failureProblem(err, deps, requestId);
     const body = JSON.stringify(problemBody(problem, requestId, PATH));
-    status = problem.status;
     res.writeHead(problem.status, {
       ...problemHeaders(problem, requestId),
       "Content-Length": Buffer.byteLength(body),
     });
-    res.end(body);
-  }
-  const seconds = (performance.now() - started) / 1000;
-  deps.metrics.observe({ method: "POST", route: ROUTE, status }, seconds);
-  const level = status < 500 ? "debug" : "info";
-  if (deps.logger.isLevelEnabled(level)) {
-    deps.logger[level](
-      {
-        request_id: requestId,
-        method: "POST",
-        route: ROUTE,
-        status,
-        duration_ms: Math.round(seconds * 1000 * 100) / 100,
-      },
-      "request",
-    );
+    answer({ res, status: problem.status, body, requestId, started });
   }
 }

@@ -9,47 +9,72 @@ export type RateLimitFailureMode = "open" | "closed";
 /**
  * The same GCRA step as gcraStep() in rate-limiter.gcra.ts, atomically in Redis: a script runs alone on the
  * server, so two processes can never both read a bucket before either writes it.
+ * One call decides a batch: the decisions a process asked for during one turn of its event loop, each with
+ * its own bucket (KEYS[i]) and arguments, in order. Each is the whole GCRA step, exactly as if it had been a
+ * call of its own: a later decision of the batch sees what an earlier one wrote to the same bucket.
  * Lua 5.1 numbers are doubles; every value stays below 2^50 (checkLimitRequest), so they are exact, and the
  * state is written with %d because tostring() would print only 14 significant digits.
- * ARGV: limit, window (ms), cost, now (ms, or "" for the server's clock).
- * Returns { allowed (0|1), remaining, resetAfterMs, retryAfterMs, nowMs }.
+ * ARGV: for each key, 4 values: limit, window (ms), cost, now (ms, or "" for the server's clock, read once
+ * per call).
+ * Returns, for each key, 5 values: allowed (0|1), remaining, resetAfterMs, retryAfterMs, nowMs.
  */
 const GCRA_LUA = `
-local limit = tonumber(ARGV[1])
-local window = tonumber(ARGV[2])
-local cost = tonumber(ARGV[3])
-local now
-if ARGV[4] == '' then
-  local t = redis.call('TIME')
-  now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-else
-  now = tonumber(ARGV[4])
-end
-local capacity = limit * window
-local debt = 0
-local state = redis.call('GET', KEYS[1])
-if state then
-  local sep = string.find(state, ':', 1, true)
-  local t0 = tonumber(string.sub(state, 1, sep - 1))
-  local stored = tonumber(string.sub(state, sep + 1))
-  if now < t0 then now = t0 end
-  local elapsed = now - t0
-  if elapsed >= window then debt = 0 else debt = math.max(0, stored - elapsed * limit) end
-end
-if cost > limit then
-  return {0, 0, math.ceil(debt / limit), window, now}
-end
-local after = debt + cost * window
-if after <= capacity then
-  if cost > 0 then
-    redis.call('SET', KEYS[1], string.format('%d:%d', now, after), 'PX', math.ceil(after / limit))
+local serverNow
+local function step(key, limit, window, cost, now)
+  local capacity = limit * window
+  local debt = 0
+  local state = redis.call('GET', key)
+  if state then
+    local sep = string.find(state, ':', 1, true)
+    local t0 = tonumber(string.sub(state, 1, sep - 1))
+    local stored = tonumber(string.sub(state, sep + 1))
+    if now < t0 then now = t0 end
+    local elapsed = now - t0
+    if elapsed >= window then debt = 0 else debt = math.max(0, stored - elapsed * limit) end
   end
-  return {1, math.floor((capacity - after) / window), math.ceil(after / limit), 0, now}
+  if cost > limit then
+    return 0, 0, math.ceil(debt / limit), window, now
+  end
+  local after = debt + cost * window
+  if after <= capacity then
+    if cost > 0 then
+      redis.call('SET', key, string.format('%d:%d', now, after), 'PX', math.ceil(after / limit))
+    end
+    return 1, math.floor((capacity - after) / window), math.ceil(after / limit), 0, now
+  end
+  return 0, 0, math.ceil(debt / limit), math.ceil((after - capacity) / limit), now
 end
-return {0, 0, math.ceil(debt / limit), math.ceil((after - capacity) / limit), now}
+local out = {}
+for i = 1, #KEYS do
+  local a = (i - 1) * 4
+  local now
+  if ARGV[a + 4] == '' then
+    if serverNow == nil then
+      local t = redis.call('TIME')
+      serverNow = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+    end
+    now = serverNow
+  else
+    now = tonumber(ARGV[a + 4])
+  end
+  local allowed, remaining, resetAfter, retryAfter, at =
+    step(KEYS[i], tonumber(ARGV[a + 1]), tonumber(ARGV[a + 2]), tonumber(ARGV[a + 3]), now)
+  local o = (i - 1) * 5
+  out[o + 1] = allowed
+  out[o + 2] = remaining
+  out[o + 3] = resetAfter
+  out[o + 4] = retryAfter
+  out[o + 5] = at
+end
+return out
 `;
 const GCRA_SHA = createHash("sha1").update(GCRA_LUA).digest("hex");
 
+/**
+ * At most this many decisions per script call; a turn that asked for more sends several calls. Bounds the
+ * time one call holds the server (each decision is a GET and at most one SET).
+ */
+const MAX_BATCH = 500;
 /** Keys share the server with other data; the prefix keeps them apart and easy to inspect. */
 const KEY_PREFIX = "orgplane:rl:";
 /** 50 ms: the issue's bound on how long a request may wait on Redis. */
@@ -82,19 +107,27 @@ export type RedisRateLimiterOptions = {
   onError?: ((error: Error) => void) | undefined;
 };
 
-type ScriptReply = [number, number, number, number, number];
-
-function isScriptReply(value: unknown): value is ScriptReply {
-  return Array.isArray(value) && value.length === 5 && value.every((v) => typeof v === "number");
+/** 5 numbers per decision of the batch (see GCRA_LUA). */
+function isScriptReply(value: unknown, decisions: number): value is number[] {
+  return Array.isArray(value) && value.length === decisions * 5 && value.every((v) => typeof v === "number");
 }
+
+/** A decision waiting for its turn's script call: its bucket, its 4 arguments, and who waits for it. */
+type Queued = {
+  key: string;
+  args: [string, string, string, string];
+  settle: (outcome: GcraOutcome | Error) => void;
+};
 
 function asError(error: unknown): Error {
   return error instanceof Error ? error : new Error(String(error));
 }
 
 /**
- * GCRA shared by every process through one Redis. One EVALSHA per decision, unpipelined (automatic
- * pipelining measured slower for Lua calls here, see architecture.md).
+ * GCRA shared by every process through one Redis. The decisions asked for during one turn of the event loop
+ * go in one EVALSHA at its end (`setImmediate`), each decided in order by the script: under load one call
+ * and one round trip serve many decisions, alone a decision waits for nothing but the rest of its turn
+ * (docs/rate-limits.md, "Batches"). Automatic pipelining stays off: there is one command per turn anyway.
  */
 export function createRedisRateLimiter(options: RedisRateLimiterOptions): RateLimiter {
   const timeoutMs = options.timeoutMs ?? DEFAULT_REDIS_TIMEOUT_MS;
@@ -144,10 +177,10 @@ export function createRedisRateLimiter(options: RedisRateLimiterOptions): RateLi
     };
   }
 
-  async function runScript(key: string, args: string[]): Promise<unknown> {
+  async function runScript(keys: string[], args: string[]): Promise<unknown> {
     const startedMs = performance.now();
     try {
-      return await redis.evalsha(GCRA_SHA, 1, key, ...args);
+      return await redis.evalsha(GCRA_SHA, keys.length, ...keys, ...args);
     } catch (error) {
       // A restarted or flushed server has forgotten the script; EVAL runs it and caches it again, so the
       // next decision is back on EVALSHA. The retry gets only what is left of the budget (commandTimeout
@@ -161,10 +194,54 @@ export function createRedisRateLimiter(options: RedisRateLimiterOptions): RateLi
         timer = setTimeout(() => reject(new Error("rate-limit script timed out after NOSCRIPT")), leftMs);
       });
       try {
-        return await Promise.race([redis.eval(GCRA_LUA, 1, key, ...args), expired]);
+        return await Promise.race([redis.eval(GCRA_LUA, keys.length, ...keys, ...args), expired]);
       } finally {
         clearTimeout(timer);
       }
+    }
+  }
+
+  let queued: Queued[] = [];
+
+  /** One script call for up to MAX_BATCH queued decisions; each waiter gets its outcome or the call's error. */
+  async function decide(batch: Queued[]): Promise<void> {
+    const keys = batch.map((q) => q.key);
+    const args = batch.flatMap((q) => q.args);
+    let reply: unknown;
+    try {
+      reply = await runScript(keys, args);
+    } catch (error) {
+      const failure = asError(error);
+      for (const q of batch) {
+        q.settle(failure);
+      }
+      return;
+    }
+    if (!isScriptReply(reply, batch.length)) {
+      const failure = new Error("unexpected reply from the rate-limit script");
+      for (const q of batch) {
+        q.settle(failure);
+      }
+      return;
+    }
+    for (const [i, q] of batch.entries()) {
+      const o = i * 5;
+      q.settle({
+        allowed: reply[o] === 1,
+        remaining: reply[o + 1] as number,
+        resetAfterMs: reply[o + 2] as number,
+        retryAfterMs: reply[o + 3] as number,
+        nowMs: reply[o + 4] as number,
+      });
+    }
+  }
+
+  /** At the end of the turn: every decision queued during it, in the order asked. */
+  function sendQueued(): void {
+    const all = queued;
+    queued = [];
+    for (let i = 0; i < all.length; i += MAX_BATCH) {
+      void decide(all.slice(i, i + MAX_BATCH));
     }
   }
 
@@ -174,29 +251,24 @@ export function createRedisRateLimiter(options: RedisRateLimiterOptions): RateLi
       if (redis.status !== "ready") {
         return failureDecision(request, new Error(`Redis connection is ${redis.status}`));
       }
-      const windowMs = request.windowSeconds * 1000;
-      const args = [
-        String(request.limit),
-        String(windowMs),
-        String(request.cost),
-        clock === undefined ? "" : String(clock.now().getTime()),
-      ];
-      try {
-        const reply = await runScript(KEY_PREFIX + request.key, args);
-        if (!isScriptReply(reply)) {
-          return failureDecision(request, new Error("unexpected reply from the rate-limit script"));
+      const outcome = await new Promise<GcraOutcome | Error>((settle) => {
+        if (queued.length === 0) {
+          setImmediate(sendQueued);
         }
-        const outcome: GcraOutcome = {
-          allowed: reply[0] === 1,
-          remaining: reply[1],
-          resetAfterMs: reply[2],
-          retryAfterMs: reply[3],
-          nowMs: reply[4],
-        };
-        return toLimitDecision(request.limit, outcome);
-      } catch (error) {
-        return failureDecision(request, error);
-      }
+        queued.push({
+          key: KEY_PREFIX + request.key,
+          args: [
+            String(request.limit),
+            String(request.windowSeconds * 1000),
+            String(request.cost),
+            clock === undefined ? "" : String(clock.now().getTime()),
+          ],
+          settle,
+        });
+      });
+      return outcome instanceof Error
+        ? failureDecision(request, outcome)
+        : toLimitDecision(request.limit, outcome);
     },
     async health() {
       if (redis.status !== "ready") {

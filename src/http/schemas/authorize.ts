@@ -1,6 +1,8 @@
 import { z } from "@hono/zod-openapi";
+import type { ApiKeyWithOrg } from "../../domain/api-keys/api-keys.types.ts";
 import { ORG_SCOPES, type Scope } from "../../domain/auth/principal.ts";
 import type { AuthorizeDecision, AuthorizeInput } from "../../domain/authorize/authorize.service.ts";
+import type { PlanVersion } from "../../domain/catalog/catalog.types.ts";
 import {
   type RateLimitOutcome,
   UNAVAILABLE_RETRY_SECONDS,
@@ -185,6 +187,43 @@ export function toAuthorizeResult(d: AuthorizeDecision): z.infer<typeof Authoriz
 }
 
 /**
+ * The answer's fields that come from the key alone, as JSON (ending in a comma), per key object: the key
+ * cache hands out the same object until the key or its organization changes, and then a new one, so a
+ * key's fields are written once rather than on every decision. Objects read from the store are never
+ * modified in place.
+ */
+const keyFieldsJson = new WeakMap<ApiKeyWithOrg, string>();
+function keyFields(key: ApiKeyWithOrg | undefined): string {
+  if (key === undefined) {
+    return `"org_id":null,"project_id":null,"key_id":null,"scopes":null,`;
+  }
+  let json = keyFieldsJson.get(key);
+  if (json === undefined) {
+    const q = JSON.stringify;
+    json =
+      `"org_id":${q(key.orgId)},"project_id":${q(key.projectId)},"key_id":${q(key.id)},` +
+      `"scopes":${q(key.scopes)},`;
+    keyFieldsJson.set(key, json);
+  }
+  return json;
+}
+
+/** The plan's field, per plan version object (plan versions are cached and never modified either). */
+const planJson = new WeakMap<PlanVersion, string>();
+function planField(plan: PlanVersion | undefined): string {
+  if (plan === undefined) {
+    return "null";
+  }
+  let json = planJson.get(plan);
+  if (json === undefined) {
+    const q = JSON.stringify;
+    json = `{"key":${q(plan.key)},"version":${plan.version},"tier":${q(plan.definition.tier)}}`;
+    planJson.set(plan, json);
+  }
+  return json;
+}
+
+/**
  * The same text as `JSON.stringify(toAuthorizeResult(d))`, written without the intermediate objects: the
  * fast path answers every authorize with it (src/http/authorize-fast-path.ts). Strings go through
  * JSON.stringify, so escaping is the standard one; test/authorize-result.test.ts holds the two equal.
@@ -201,23 +240,14 @@ export function authorizeResultJson(d: AuthorizeDecision): string {
       `{"category":${q(counted.category)},"limit":${counted.limit},"remaining":${decision.remaining},` +
       `"reset_at":"${decision.resetAt.toISOString()}"}`;
   }
-  const key = d.key;
-  const plan =
-    d.plan === undefined
-      ? "null"
-      : `{"key":${q(d.plan.key)},"version":${d.plan.version},"tier":${q(d.plan.definition.tier)}}`;
   const credits =
     d.credits === undefined
       ? "null"
       : `{"required":${q(d.credits.required)},"debited":${d.credits.debited},"balance":${q(d.credits.balance)},` +
         `"transaction_id":${q(d.credits.entryId)}}`;
   return (
-    `{"allowed":${d.allowed},"reason":${q(d.reason)},` +
-    `"org_id":${key === undefined ? "null" : q(key.orgId)},` +
-    `"project_id":${key === undefined ? "null" : q(key.projectId)},` +
-    `"key_id":${key === undefined ? "null" : q(key.id)},` +
-    `"scopes":${key === undefined ? "null" : q(key.scopes)},` +
-    `"plan":${plan},"limit":${limit},"credits":${credits},"headers":{${headers}}}`
+    `{"allowed":${d.allowed},"reason":${q(d.reason)},${keyFields(d.key)}` +
+    `"plan":${planField(d.plan)},"limit":${limit},"credits":${credits},"headers":{${headers}}}`
   );
 }
 
