@@ -192,6 +192,16 @@ export function createMetricsExporter(options: MetricsExporterOptions): MetricsE
     // An interval's pushes start at a fixed offset, give or take the pacing: a resend due "60 s later" is
     // taken by the push that falls at that time, not the one an interval after it.
     intervalMs / 2;
+  /** Per organization: its offsetShare, computed once (every interval orders 10,000 of them). */
+  const offsets = new Map<string, number>();
+  function offsetOf(orgId: string): number {
+    let share = offsets.get(orgId);
+    if (share === undefined) {
+      share = offsetShare(orgId);
+      offsets.set(orgId, share);
+    }
+    return share;
+  }
   /** Per organization: what its last successful push carried (values and labels) and when. */
   const lastSent = new Map<string, { fingerprint: string; at: number }>();
   /** Per organization whose last push failed: consecutive failures, intervals left to skip, the last error. */
@@ -292,8 +302,7 @@ export function createMetricsExporter(options: MetricsExporterOptions): MetricsE
       failing.delete(target.orgId);
       // After a process's first push of an organization, its unchanged resends are spread over the minute
       // by its fixed share, so 10,000 organizations first pushed in one interval do not all come back in one.
-      const at =
-        clock.now().getTime() - (lastSent.has(target.orgId) ? 0 : offsetShare(target.orgId) * resendMs);
+      const at = clock.now().getTime() - (lastSent.has(target.orgId) ? 0 : offsetOf(target.orgId) * resendMs);
       lastSent.set(target.orgId, { fingerprint, at });
       return { ...base, ok: true, error: null, droppedBatches: 0 };
     }
@@ -357,10 +366,15 @@ export function createMetricsExporter(options: MetricsExporterOptions): MetricsE
         lastSent.delete(orgId);
       }
     }
+    for (const orgId of offsets.keys()) {
+      if (!current.has(orgId)) {
+        offsets.delete(orgId);
+      }
+    }
     await refreshFigures(targets, !spread);
     const started = performance.now();
     const ordered = targets
-      .map((t) => ({ t, at: spread ? offsetShare(t.orgId) * intervalMs * SPREAD_SHARE : 0 }))
+      .map((t) => ({ t, at: spread ? offsetOf(t.orgId) * intervalMs * SPREAD_SHARE : 0 }))
       .sort((a, b) => a.at - b.at);
     const pending: Promise<IntegrationResult | undefined>[] = [];
     const deadline = started + intervalMs;
