@@ -4,6 +4,7 @@ import type { AuthorizeInput } from "../domain/authorize/authorize.service.ts";
 import type { Logger } from "../infra/logger.ts";
 import type { HttpMetrics } from "../infra/metrics.ts";
 import type { AppError } from "../lib/errors.ts";
+import { turnBatch } from "../lib/turn-batch.ts";
 import type { Services } from "./env.ts";
 import { failureProblem } from "./failures.ts";
 import { missingCredential, presentedCredential } from "./middleware/auth.ts";
@@ -118,9 +119,7 @@ type Answer = {
  * an answer takes is the rest of the turn it was computed in: nothing under a light load, the other
  * requests already read under a heavy one, and at most MAX_BATCHED_ANSWERS answers' worth of work.
  */
-function createAnswerBatch(deps: FastPathDeps) {
-  let pending: Answer[] = [];
-
+function createAnswerBatch(deps: FastPathDeps): (answer: Answer) => void {
   function write(answer: Answer): void {
     const { res, body } = answer;
     try {
@@ -147,23 +146,11 @@ function createAnswerBatch(deps: FastPathDeps) {
     }
   }
 
-  function flush(): void {
-    const answers = pending;
-    pending = [];
+  return turnBatch<Answer>(MAX_BATCHED_ANSWERS, (answers) => {
     for (const answer of answers) {
       write(answer);
     }
-  }
-
-  return (answer: Answer): void => {
-    if (pending.length === 0) {
-      setImmediate(flush);
-    }
-    pending.push(answer);
-    if (pending.length >= MAX_BATCHED_ANSWERS) {
-      flush();
-    }
-  };
+  });
 }
 
 async function serve(

@@ -2,6 +2,7 @@ import { createHash } from "node:crypto";
 import { Redis } from "ioredis";
 import type { LimitDecision, LimitRequest, RateLimiter } from "../domain/rate-limits/rate-limiter.ts";
 import type { Clock } from "../lib/clock.ts";
+import { turnBatch } from "../lib/turn-batch.ts";
 import { checkLimitRequest, type GcraOutcome, toLimitDecision } from "./rate-limiter.gcra.ts";
 
 export type RateLimitFailureMode = "open" | "closed";
@@ -201,27 +202,24 @@ export function createRedisRateLimiter(options: RedisRateLimiterOptions): RateLi
     }
   }
 
-  let queued: Queued[] = [];
-
   /** One script call for up to MAX_BATCH queued decisions; each waiter gets its outcome or the call's error. */
   async function decide(batch: Queued[]): Promise<void> {
     const keys = batch.map((q) => q.key);
     const args = batch.flatMap((q) => q.args);
+    const failAll = (failure: Error) => {
+      for (const q of batch) {
+        q.settle(failure);
+      }
+    };
     let reply: unknown;
     try {
       reply = await runScript(keys, args);
     } catch (error) {
-      const failure = asError(error);
-      for (const q of batch) {
-        q.settle(failure);
-      }
+      failAll(asError(error));
       return;
     }
     if (!isScriptReply(reply, batch.length)) {
-      const failure = new Error("unexpected reply from the rate-limit script");
-      for (const q of batch) {
-        q.settle(failure);
-      }
+      failAll(new Error("unexpected reply from the rate-limit script"));
       return;
     }
     for (const [i, q] of batch.entries()) {
@@ -236,14 +234,8 @@ export function createRedisRateLimiter(options: RedisRateLimiterOptions): RateLi
     }
   }
 
-  /** At the end of the turn: every decision queued during it, in the order asked. */
-  function sendQueued(): void {
-    const all = queued;
-    queued = [];
-    for (let i = 0; i < all.length; i += MAX_BATCH) {
-      void decide(all.slice(i, i + MAX_BATCH));
-    }
-  }
+  /** The decisions of one turn, in the order asked, MAX_BATCH to a script call. */
+  const enqueue = turnBatch<Queued>(MAX_BATCH, (batch) => void decide(batch));
 
   return {
     async take(request) {
@@ -252,10 +244,7 @@ export function createRedisRateLimiter(options: RedisRateLimiterOptions): RateLi
         return failureDecision(request, new Error(`Redis connection is ${redis.status}`));
       }
       const outcome = await new Promise<GcraOutcome | Error>((settle) => {
-        if (queued.length === 0) {
-          setImmediate(sendQueued);
-        }
-        queued.push({
+        enqueue({
           key: KEY_PREFIX + request.key,
           args: [
             String(request.limit),
