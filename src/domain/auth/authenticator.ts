@@ -3,7 +3,7 @@ import type { Clock } from "../../lib/clock.ts";
 import { AppError } from "../../lib/errors.ts";
 import { sha256Hex } from "../../lib/hash.ts";
 import { newId } from "../../lib/ids.ts";
-import { singleFlight } from "../../lib/single-flight.ts";
+import { REFRESH_AHEAD_MS, singleFlight } from "../../lib/single-flight.ts";
 import type { KeyPrefixes } from "../api-keys/api-keys.service.ts";
 import { keyRefusal } from "../api-keys/key-status.ts";
 import type { KeyUsageTracker } from "../api-keys/key-usage.ts";
@@ -34,39 +34,51 @@ export function createAuthenticator(deps: {
 }) {
   /**
    * Found operator keys by hash, with the time (monotonic, not the domain clock: this is a cache, not
-   * business time) they stop being trusted. Concurrent misses of one key share a single read.
+   * business time) they stop being trusted: OPERATOR_KEY_CACHE_MS after the read that found them began.
    */
   const operatorKeys = new Map<string, { principal: OperatorPrincipal; expiresAt: number }>();
-  const readOperatorKey = singleFlight(async (hash): Promise<OperatorPrincipal | undefined> => {
+  /**
+   * Reads an operator key and stores what it found. Concurrent reads of one key share a single read. Unknown
+   * or revoked keys are not remembered: a key created a moment ago works on its first use.
+   */
+  const loadOperatorKey = singleFlight(async (hash): Promise<OperatorPrincipal | undefined> => {
+    const readAt = performance.now();
     const key = await deps.stores.operatorKeys.findByHash(hash);
     if (key === undefined || key.revokedAt !== null) {
-      return undefined;
-    }
-    return { kind: "operator", id: key.id, name: key.name };
-  });
-
-  /** The operator key of this hash, if found within the last OPERATOR_KEY_CACHE_MS. */
-  function cachedOperatorKey(hash: string): OperatorPrincipal | undefined {
-    const hit = operatorKeys.get(hash);
-    return hit !== undefined && hit.expiresAt > performance.now() ? hit.principal : undefined;
-  }
-
-  async function operatorKey(hash: string): Promise<OperatorPrincipal | undefined> {
-    const cached = cachedOperatorKey(hash);
-    if (cached !== undefined) {
-      return cached;
-    }
-    const principal = await readOperatorKey(hash);
-    // Unknown or revoked keys are not remembered: a key created a moment ago works on its first use.
-    if (principal === undefined) {
       operatorKeys.delete(hash);
       return undefined;
     }
+    const principal: OperatorPrincipal = { kind: "operator", id: key.id, name: key.name };
     if (operatorKeys.size >= OPERATOR_KEY_CACHE_MAX) {
       operatorKeys.clear();
     }
-    operatorKeys.set(hash, { principal, expiresAt: performance.now() + OPERATOR_KEY_CACHE_MS });
+    operatorKeys.set(hash, { principal, expiresAt: readAt + OPERATOR_KEY_CACHE_MS });
     return principal;
+  });
+
+  /**
+   * The operator key of this hash, if found within the last OPERATOR_KEY_CACHE_MS. In its last
+   * REFRESH_AHEAD_MS the key is read again in the background: the operator's requests, which arrive
+   * without pause, then never wait for that read, and no copy is trusted past its second.
+   */
+  function cachedOperatorKey(hash: string): OperatorPrincipal | undefined {
+    const hit = operatorKeys.get(hash);
+    if (hit === undefined) {
+      return undefined;
+    }
+    const now = performance.now();
+    if (hit.expiresAt <= now) {
+      return undefined;
+    }
+    if (hit.expiresAt - now < REFRESH_AHEAD_MS) {
+      // A failed refresh leaves the copy to expire; the next request after that reads and sees the error.
+      loadOperatorKey(hash).catch(() => {});
+    }
+    return hit.principal;
+  }
+
+  async function operatorKey(hash: string): Promise<OperatorPrincipal | undefined> {
+    return cachedOperatorKey(hash) ?? loadOperatorKey(hash);
   }
 
   const invalid = () =>

@@ -4,6 +4,11 @@ import type { ApiKeyWithOrg } from "../api-keys/api-keys.types.ts";
 
 /** How long a found key (with its organization's status and its project's state) is trusted. */
 export const KEY_CACHE_TTL_MS = 30_000;
+/**
+ * A key used in the last this-long of its TTL is read again in the background, so a key in steady use never
+ * makes its requests wait for the read when its copy expires.
+ */
+export const KEY_CACHE_REFRESH_AHEAD_MS = 5_000;
 /** Bounds memory: the least recently used key is dropped beyond this many. */
 export const KEY_CACHE_MAX_KEYS = 50_000;
 
@@ -19,9 +24,11 @@ export function createKeyCache(deps: {
   /** False while organization changes may go unsignalled: the cache is then bypassed. */
   trusted: () => boolean;
   ttlMs?: number;
+  refreshAheadMs?: number;
   maxKeys?: number;
 }) {
   const ttlMs = deps.ttlMs ?? KEY_CACHE_TTL_MS;
+  const refreshAheadMs = deps.refreshAheadMs ?? KEY_CACHE_REFRESH_AHEAD_MS;
   const maxKeys = deps.maxKeys ?? KEY_CACHE_MAX_KEYS;
   /** Insertion order is recency: a hit is moved to the end, the first entry is the least recently used. */
   const entries = new Map<string, { key: ApiKeyWithOrg; expiresAt: number }>();
@@ -45,7 +52,57 @@ export function createKeyCache(deps: {
     }
   }
 
-  /** The cached key of this hash, without a read; undefined on a miss or while untrusted. */
+  /** Reads the key and caches what it found, unless an invalidation came while it was read. */
+  async function readAndStore(hash: string): Promise<ApiKeyWithOrg | undefined> {
+    const now = deps.clock.now().getTime();
+    const startedAt = generation;
+    const key = await deps.store.findByHash(hash);
+    if (startedAt !== generation) {
+      return key;
+    }
+    remove(hash);
+    if (key === undefined) {
+      return undefined;
+    }
+    entries.set(hash, { key, expiresAt: now + ttlMs });
+    const hashes = hashesByOrg.get(key.orgId) ?? new Set<string>();
+    hashes.add(hash);
+    hashesByOrg.set(key.orgId, hashes);
+    while (entries.size > maxKeys) {
+      const oldest = entries.keys().next();
+      if (oldest.done === true) {
+        break;
+      }
+      remove(oldest.value);
+    }
+    return key;
+  }
+
+  /** The read of each hash in flight, with the generation it began in. */
+  const reading = new Map<string, { generation: number; read: Promise<ApiKeyWithOrg | undefined> }>();
+  /**
+   * `readAndStore`, shared by the requests that need the same key while it is read. A request after an
+   * invalidation does not join a read that began before it: that read may predate the change.
+   */
+  function load(hash: string): Promise<ApiKeyWithOrg | undefined> {
+    const running = reading.get(hash);
+    if (running !== undefined && running.generation === generation) {
+      return running.read;
+    }
+    const read = readAndStore(hash).finally(() => {
+      if (reading.get(hash)?.read === read) {
+        reading.delete(hash);
+      }
+    });
+    reading.set(hash, { generation, read });
+    return read;
+  }
+
+  /**
+   * The cached key of this hash, without waiting for a read; undefined on a miss or while untrusted. A hit
+   * in its last `refreshAheadMs` starts a read in the background (a failure there leaves the copy to
+   * expire, and the next request after that reads it and sees the error).
+   */
   function peek(hash: string): ApiKeyWithOrg | undefined {
     if (!deps.trusted()) {
       return undefined;
@@ -54,9 +111,13 @@ export function createKeyCache(deps: {
     if (hit === undefined) {
       return undefined;
     }
-    if (hit.expiresAt <= deps.clock.now().getTime()) {
+    const now = deps.clock.now().getTime();
+    if (hit.expiresAt <= now) {
       remove(hash);
       return undefined;
+    }
+    if (hit.expiresAt - now < refreshAheadMs) {
+      load(hash).catch(() => {});
     }
     entries.delete(hash);
     entries.set(hash, hit);
@@ -70,29 +131,7 @@ export function createKeyCache(deps: {
       if (!deps.trusted()) {
         return deps.store.findByHash(hash);
       }
-      const cached = peek(hash);
-      if (cached !== undefined) {
-        return cached;
-      }
-      const now = deps.clock.now().getTime();
-      const startedAt = generation;
-      const key = await deps.store.findByHash(hash);
-      if (key === undefined || startedAt !== generation) {
-        return key;
-      }
-      remove(hash);
-      entries.set(hash, { key, expiresAt: now + ttlMs });
-      const hashes = hashesByOrg.get(key.orgId) ?? new Set<string>();
-      hashes.add(hash);
-      hashesByOrg.set(key.orgId, hashes);
-      while (entries.size > maxKeys) {
-        const oldest = entries.keys().next();
-        if (oldest.done === true) {
-          break;
-        }
-        remove(oldest.value);
-      }
-      return key;
+      return peek(hash) ?? load(hash);
     },
 
     forgetOrg(orgId: string): void {

@@ -8,6 +8,7 @@ import {
   UNAVAILABLE_RETRY_SECONDS,
 } from "../../domain/rate-limits/rate-limits.service.ts";
 import { DECIMAL_PATTERN } from "../../lib/decimal.ts";
+import { isoString } from "../../lib/iso-time.ts";
 import { rateLimitHeaders } from "../middleware/rate-limit.ts";
 import { ScopeSchema } from "./api-key.ts";
 import { storableText } from "./common.ts";
@@ -238,7 +239,7 @@ export function authorizeResultJson(d: AuthorizeDecision): string {
     const { decision } = counted;
     limit =
       `{"category":${q(counted.category)},"limit":${counted.limit},"remaining":${decision.remaining},` +
-      `"reset_at":"${decision.resetAt.toISOString()}"}`;
+      `"reset_at":"${isoString(decision.resetAt)}"}`;
   }
   const credits =
     d.credits === undefined
