@@ -83,14 +83,19 @@ describe("authorizeResultJson", () => {
     version: 3,
     definition: testPlan("pro", { tier: 'Pro "plus"' }),
   } as unknown as NonNullable<AuthorizeDecision["plan"]>;
-  const outcome = (allowed: boolean, unavailable = false): NonNullable<AuthorizeDecision["limit"]> => ({
-    category: "search",
-    limit: 600,
+  const outcome = (
+    allowed: boolean,
+    unavailable = false,
+    category = "search",
+    limit = 600,
+  ): NonNullable<AuthorizeDecision["limit"]> => ({
+    category,
+    limit,
     windowSeconds: 60,
     resetSeconds: 3,
     decision: {
       allowed,
-      limit: 600,
+      limit,
       remaining: allowed ? 599 : 0,
       resetAt: new Date("2031-06-01T12:00:03.123Z"),
       retryAfterSeconds: allowed ? 0 : 0.2,
@@ -108,6 +113,24 @@ describe("authorizeResultJson", () => {
     },
     { allowed: true, reason: null, key, plan, limit: outcome(true), credits: undefined },
     { allowed: false, reason: "rate_limited", key, plan, limit: outcome(false), credits: undefined },
+    // The same category at another limit, and categories whose text needs escaping (a catalog may hold them).
+    { allowed: true, reason: null, key, plan, limit: outcome(true, false, "search", 7), credits: undefined },
+    {
+      allowed: true,
+      reason: null,
+      key,
+      plan,
+      limit: outcome(true, false, 'sé"ar\\ch\u2028'),
+      credits: undefined,
+    },
+    {
+      allowed: false,
+      reason: "rate_limited",
+      key,
+      plan,
+      limit: outcome(false, false, 'sé"ar\\ch\u2028'),
+      credits: undefined,
+    },
     {
       allowed: false,
       reason: "rate_limiter_unavailable",

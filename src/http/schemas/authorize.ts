@@ -225,21 +225,82 @@ function planField(plan: PlanVersion | undefined): string {
 }
 
 /**
+ * The parts of a counted decision's JSON that depend only on its category, limit and window, escaped once:
+ * between them go the remaining count and the reset times. Together they spell the `limit` object and the
+ * five rate-limit headers exactly as `rateLimitHeaders` names them, in its order.
+ */
+type LimitParts = {
+  /** `{"category":…,"limit":…,"remaining":` */
+  limitHead: string;
+  /** `"RateLimit-Policy":…,"RateLimit":"\"<category>\";r=` */
+  headersHead: string;
+  /** `","X-RateLimit-Limit":"<limit>","X-RateLimit-Remaining":"` */
+  afterReset: string;
+};
+const limitParts = new Map<string, LimitParts>();
+/** Categories × limits in use; beyond this the parts are simply built again. */
+const LIMIT_PARTS_MAX = 1000;
+
+/** A JSON string's text without its quotes: escaped pieces concatenate into one escaped string. */
+function escaped(text: string): string {
+  return JSON.stringify(text).slice(1, -1);
+}
+
+function partsOf(category: string, limit: number, windowSeconds: number): LimitParts {
+  const id = `${category}\n${limit}\n${windowSeconds}`;
+  let parts = limitParts.get(id);
+  if (parts === undefined) {
+    const q = JSON.stringify;
+    parts = {
+      limitHead: `{"category":${q(category)},"limit":${limit},"remaining":`,
+      headersHead:
+        `"RateLimit-Policy":${q(`"${category}";q=${limit};w=${windowSeconds}`)},` +
+        `"RateLimit":"${escaped(`"${category}";r=`)}`,
+      afterReset: `","X-RateLimit-Limit":"${limit}","X-RateLimit-Remaining":"`,
+    };
+    if (limitParts.size >= LIMIT_PARTS_MAX) {
+      limitParts.clear();
+    }
+    limitParts.set(id, parts);
+  }
+  return parts;
+}
+
+/** JSON text of the reason codes, which are few and fixed. */
+const reasonJson = new Map<string | null, string>();
+function reasonField(reason: string | null): string {
+  let json = reasonJson.get(reason);
+  if (json === undefined) {
+    json = JSON.stringify(reason);
+    reasonJson.set(reason, json);
+  }
+  return json;
+}
+
+/**
  * The same text as `JSON.stringify(toAuthorizeResult(d))`, written without the intermediate objects: the
  * fast path answers every authorize with it (src/http/authorize-fast-path.ts). Strings go through
- * JSON.stringify, so escaping is the standard one; test/authorize-result.test.ts holds the two equal.
+ * JSON.stringify, so escaping is the standard one, and what depends only on the key, the plan or the
+ * limit is escaped once per object or limit; test/authorize-result.test.ts holds the two equal.
  */
 export function authorizeResultJson(d: AuthorizeDecision): string {
   const q = JSON.stringify;
-  const forward = forwarded(d);
-  const { counted } = forward;
-  const headers = forward.headers.map(([name, value]) => `${q(name)}:${q(value)}`).join(",");
-  let limit = "null";
-  if (counted !== undefined) {
+  const counted = d.limit?.decision.unavailable === true ? undefined : d.limit;
+  let limit: string;
+  let headers: string;
+  if (counted === undefined) {
+    limit = "null";
+    headers = forwarded(d)
+      .headers.map(([name, value]) => `${q(name)}:${q(value)}`)
+      .join(",");
+  } else {
     const { decision } = counted;
-    limit =
-      `{"category":${q(counted.category)},"limit":${counted.limit},"remaining":${decision.remaining},` +
-      `"reset_at":"${isoString(decision.resetAt)}"}`;
+    const parts = partsOf(counted.category, counted.limit, counted.windowSeconds);
+    limit = `${parts.limitHead}${decision.remaining},"reset_at":"${isoString(decision.resetAt)}"}`;
+    headers =
+      `${parts.headersHead}${decision.remaining};t=${counted.resetSeconds}${parts.afterReset}` +
+      `${decision.remaining}","X-RateLimit-Reset":"${Math.ceil(decision.resetAt.getTime() / 1000)}"` +
+      (decision.allowed ? "" : `,"Retry-After":"${Math.max(1, Math.ceil(decision.retryAfterSeconds))}"`);
   }
   const credits =
     d.credits === undefined
@@ -247,7 +308,7 @@ export function authorizeResultJson(d: AuthorizeDecision): string {
       : `{"required":${q(d.credits.required)},"debited":${d.credits.debited},"balance":${q(d.credits.balance)},` +
         `"transaction_id":${q(d.credits.entryId)}}`;
   return (
-    `{"allowed":${d.allowed},"reason":${q(d.reason)},${keyFields(d.key)}` +
+    `{"allowed":${d.allowed},"reason":${reasonField(d.reason)},${keyFields(d.key)}` +
     `"plan":${planField(d.plan)},"limit":${limit},"credits":${credits},"headers":{${headers}}}`
   );
 }
