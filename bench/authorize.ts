@@ -53,7 +53,7 @@
  *   Each run: EXPORT_WARMUP_SECONDS (35 s: the export's start-up, its first interval pushing every org, is a
  *   one-off of each start and ends two intervals after it) then EXPORT_MEASURE_SECONDS (60 s: the
  *   exporter's whole steady cycle) measured.
- *   Printed: req/s, p50, p99 and the Orgplane process's CPU per 1,000 requests of each run and of each side's
+ *   Printed: req/s, p50, p99 and the Orgplane process's (and PostgreSQL's) CPU per 1,000 requests of each run and of each side's
  *   mean; the ratio and PASS/MISS for throughput ≥ 90% and p99 ≤ 110% of the side without export; the noise
  *   (how far apart the two runs of one configuration are: a verdict within it is not conclusive); and what
  *   the receivers got in each window with export: remote-writes per org (an idle org's once a minute, a busy one's per 15 s interval), Loki
@@ -96,6 +96,7 @@ import {
   LatencyHistogram,
   LOG_LEVEL,
   onCleanup,
+  postgresCpuSeconds,
   processCpuSeconds,
   ROOT,
   spawnChild,
@@ -1006,8 +1007,8 @@ type ExportRun = {
   measured: Measured;
   /** What the receivers took within the measured window. */
   window: ExportReceiverStats["window"];
-  /** CPU seconds of the Orgplane process and of the receiver within the window. */
-  cpu: { orgplane: number | undefined; receiver: number | undefined };
+  /** CPU seconds of the Orgplane process, of the receiver and of PostgreSQL (all its processes) within the window. */
+  cpu: { orgplane: number | undefined; receiver: number | undefined; postgres: number | undefined };
 };
 
 /** One measured run: EXPORT_WARMUP_SECONDS of load, then EXPORT_MEASURE_SECONDS counted, the receivers too. */
@@ -1024,9 +1025,14 @@ async function exportRun(
   );
   await load(port, target, EXPORT_WARMUP_SECONDS);
   await receiver.mark();
-  const before = { orgplane: processCpuSeconds(orgplanePid), receiver: processCpuSeconds(receiverPid) };
+  const cpuNow = () => ({
+    orgplane: processCpuSeconds(orgplanePid),
+    receiver: processCpuSeconds(receiverPid),
+    postgres: postgresCpuSeconds(),
+  });
+  const before = cpuNow();
   const measured = await load(port, target, EXPORT_MEASURE_SECONDS);
-  const after = { orgplane: processCpuSeconds(orgplanePid), receiver: processCpuSeconds(receiverPid) };
+  const after = cpuNow();
   const { window } = await receiver.stats();
   console.log("done");
   const spent = (a: number | undefined, b: number | undefined) =>
@@ -1038,6 +1044,7 @@ async function exportRun(
     cpu: {
       orgplane: spent(before.orgplane, after.orgplane),
       receiver: spent(before.receiver, after.receiver),
+      postgres: spent(before.postgres, after.postgres),
     },
   };
 }
@@ -1307,7 +1314,8 @@ async function exportComparison(): Promise<void> {
     line(
       `Orgplane POST /v1/authorize, ${r.label}`,
       r.measured,
-      `Orgplane ${cpu(r.cpu.orgplane)}, receiver ${cpu(r.cpu.receiver)}; remote-write ` +
+      `Orgplane ${cpu(r.cpu.orgplane)}, PostgreSQL ${cpu(r.cpu.postgres)}, receiver ${cpu(r.cpu.receiver)}; ` +
+        `remote-write ` +
         `${r.window.prometheus.pushes.toLocaleString("en-US")}, Loki ${r.window.loki.pushes.toLocaleString("en-US")}`,
     );
   }
@@ -1395,8 +1403,8 @@ async function exportComparison(): Promise<void> {
     `\n  set-up: ${setupNotes.join("; ")}. Each run: a fresh start of the same server configuration ` +
       `(ORGPLANE_SECRET_KEY set, INTEGRATIONS_ALLOW_PRIVATE=true, METRICS_PUSH_INTERVAL_SECONDS and ` +
       `LOKI_ALLOWED_SAMPLE_RATE at their defaults) on the same database, ${EXPORT_WARMUP_SECONDS} s of load ` +
-      `before ${EXPORT_MEASURE_SECONDS} s measured. CPU: the Orgplane process alone (PostgreSQL's not counted) ` +
-      `and the receivers'. Comparison time ${Math.round((performance.now() - started) / 1000)} s.`,
+      `before ${EXPORT_MEASURE_SECONDS} s measured. CPU: the Orgplane process, every PostgreSQL ` +
+      `process of the machine (the exporters' reads and writes included), and the receivers'. Comparison time ${Math.round((performance.now() - started) / 1000)} s.`,
   );
 }
 

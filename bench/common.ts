@@ -4,7 +4,7 @@
  * for the set-up calls, and a latency histogram finer than autocannon's.
  */
 import { type ChildProcess, spawn } from "node:child_process";
-import { openSync, readFileSync } from "node:fs";
+import { openSync, readdirSync, readFileSync } from "node:fs";
 import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { Agent, request as httpRequest, type OutgoingHttpHeaders } from "node:http";
 import { createServer } from "node:net";
@@ -419,6 +419,37 @@ export function processCpuSeconds(pid: number): number | undefined {
   } catch {
     return undefined;
   }
+}
+
+/**
+ * CPU seconds of every PostgreSQL process on this machine (server and backends, whoever started them), from
+ * /proc; undefined when not Linux. The export comparison charges the work the exporters make PostgreSQL do,
+ * which runs on the same cores as the load generator and the server.
+ */
+export function postgresCpuSeconds(): number | undefined {
+  let entries: string[];
+  try {
+    entries = readdirSync("/proc");
+  } catch {
+    return undefined;
+  }
+  let total = 0;
+  for (const entry of entries) {
+    if (!/^\d+$/.test(entry)) {
+      continue;
+    }
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, "utf8");
+      const name = stat.slice(stat.indexOf("(") + 1, stat.lastIndexOf(")"));
+      if (name === "postgres" || name.startsWith("postgres:")) {
+        const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+        total += (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
+      }
+    } catch {
+      // The process ended between the listing and the read.
+    }
+  }
+  return total;
 }
 
 /** One line of a result table: a label, a value, an optional ratio and a verdict. */

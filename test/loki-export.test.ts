@@ -305,60 +305,72 @@ async function lokiStatus(orgId: string) {
 }
 
 describe("audit events", () => {
-  it("arrive in order, each once, with the org's labels and credentials; another org's never", async () => {
-    const a = await orgWithLoki("audit-a");
-    const b = await orgWithLoki("audit-b");
-    await rename(a.org.id, 3);
-    await rename(b.org.id, 2);
-    const e = exporter({}, { audit: true });
-    await e.start();
-    // organization.created, the integration's configuration, the renames (all within the start margin).
-    const expectedA = await auditIds(a.org.id);
-    expect(expectedA.length).toBeGreaterThanOrEqual(5);
-    await waitFor("a's audit events", () => loki.entries("audit-a", "audit").length >= expectedA.length);
-    await waitFor("b's audit events", async () => loki.entries("audit-b", "audit").length >= 4);
-    // Events written while exporting arrive too.
-    await rename(a.org.id, 2);
-    const allA = await auditIds(a.org.id);
-    await waitFor("a's later events", () => loki.entries("audit-a", "audit").length >= allA.length);
-    await sleep(500);
+  it.each([
+    { how: "naming the exporting orgs", namedOrgsMax: 500, tag: "" },
+    // Every org's events are read and the others' dropped in process (over NAMED_ORGS_MAX exporting orgs);
+    // this file's database holds other orgs' events, which must never reach these receivers.
+    { how: "reading every org's events", namedOrgsMax: 0, tag: "-all" },
+  ])(
+    "arrive in order, each once, with the org's labels and credentials; another org's never ($how)",
+    async ({ namedOrgsMax, tag }) => {
+      const audit = { ...FAST.audit, namedOrgsMax };
+      const a = await orgWithLoki(`audit-a${tag}`);
+      const b = await orgWithLoki(`audit-b${tag}`);
+      await rename(a.org.id, 3);
+      await rename(b.org.id, 2);
+      const e = exporter({ audit }, { audit: true });
+      await e.start();
+      // organization.created, the integration's configuration, the renames (all within the start margin).
+      const expectedA = await auditIds(a.org.id);
+      expect(expectedA.length).toBeGreaterThanOrEqual(5);
+      await waitFor(
+        "a's audit events",
+        () => loki.entries(`audit-a${tag}`, "audit").length >= expectedA.length,
+      );
+      await waitFor("b's audit events", async () => loki.entries(`audit-b${tag}`, "audit").length >= 4);
+      // Events written while exporting arrive too.
+      await rename(a.org.id, 2);
+      const allA = await auditIds(a.org.id);
+      await waitFor("a's later events", () => loki.entries(`audit-a${tag}`, "audit").length >= allA.length);
+      await sleep(500);
 
-    const got = loki.entries("audit-a", "audit");
-    expect(got.map((x) => x.line.id)).toEqual(allA);
-    for (const entry of got) {
-      expect(entry.labels).toEqual({ org_id: a.org.id, source: "audit" });
-    }
-    expect(got.find((x) => x.line.action === "organization.integrations_updated")?.line).toMatchObject({
-      actor_type: "operator",
-      target_id: a.org.id,
-    });
-    expect(got.at(-1)?.line).toMatchObject({ action: "organization.updated", target_type: "organization" });
-    for (const push of loki.pushes("audit-a")) {
-      expect(push.auth).toBe(`${a.id}:${a.token}`);
-      expect(push.contentType).toBe("application/json");
-    }
-    const gotB = loki.entries("audit-b", "audit");
-    expect(gotB.map((x) => x.line.id)).toEqual(await auditIds(b.org.id));
-    expect(gotB.every((x) => x.labels.org_id === b.org.id)).toBe(true);
-    expect(JSON.stringify(loki.pushes("audit-b"))).not.toContain(a.org.id);
-    expect(loki.problems).toEqual([]);
-    expect((await lokiStatus(a.org.id)).lastSuccessAt).not.toBeNull();
+      const got = loki.entries(`audit-a${tag}`, "audit");
+      expect(got.map((x) => x.line.id)).toEqual(allA);
+      for (const entry of got) {
+        expect(entry.labels).toEqual({ org_id: a.org.id, source: "audit" });
+      }
+      expect(got.find((x) => x.line.action === "organization.integrations_updated")?.line).toMatchObject({
+        actor_type: "operator",
+        target_id: a.org.id,
+      });
+      expect(got.at(-1)?.line).toMatchObject({ action: "organization.updated", target_type: "organization" });
+      for (const push of loki.pushes(`audit-a${tag}`)) {
+        expect(push.auth).toBe(`${a.id}:${a.token}`);
+        expect(push.contentType).toBe("application/json");
+      }
+      const gotB = loki.entries(`audit-b${tag}`, "audit");
+      expect(gotB.map((x) => x.line.id)).toEqual(await auditIds(b.org.id));
+      expect(gotB.every((x) => x.labels.org_id === b.org.id)).toBe(true);
+      expect(JSON.stringify(loki.pushes(`audit-b${tag}`))).not.toContain(a.org.id);
+      expect(loki.problems).toEqual([]);
+      expect((await lokiStatus(a.org.id)).lastSuccessAt).not.toBeNull();
 
-    // A clean restart continues from the saved cursor: the events written meanwhile, nothing twice.
-    await stopped(e);
-    await rename(a.org.id, 2);
-    const again = exporter({}, { audit: true });
-    await again.start();
-    const finalA = await auditIds(a.org.id);
-    await waitFor(
-      "a's events after the restart",
-      () => loki.entries("audit-a", "audit").length >= finalA.length,
-    );
-    await sleep(800);
-    expect(loki.entries("audit-a", "audit").map((x) => x.line.id)).toEqual(finalA);
-    await removeLoki(a.org.id);
-    await removeLoki(b.org.id);
-  });
+      // A clean restart continues from the saved cursor: the events written meanwhile, nothing twice.
+      await stopped(e);
+      await rename(a.org.id, 2);
+      const again = exporter({ audit }, { audit: true });
+      await again.start();
+      const finalA = await auditIds(a.org.id);
+      await waitFor(
+        "a's events after the restart",
+        () => loki.entries(`audit-a${tag}`, "audit").length >= finalA.length,
+      );
+      await sleep(800);
+      expect(loki.entries(`audit-a${tag}`, "audit").map((x) => x.line.id)).toEqual(finalA);
+      await removeLoki(a.org.id);
+      await removeLoki(b.org.id);
+    },
+  );
 
   it("include an event whose transaction commits after later ones were sent", async () => {
     const a = await orgWithLoki("late");

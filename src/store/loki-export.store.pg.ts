@@ -29,7 +29,7 @@ const READ_SQL = `
 select id, org_id, actor_type, actor_id, action, target_type, target_id, changes::text as changes_json,
        ip, user_agent, request_id, (extract(epoch from created_at) * 1000)::float8 as created_at
   from audit_events
- where id > $1 and id < $2 and org_id = any($3::text[])
+ where id > $1 and id < $2 and ($3::text[] is null or org_id = any($3::text[]))
  order by id
  limit $4`;
 
@@ -111,7 +111,7 @@ export function createLokiAuditSource(pool: pg.Pool): LokiAuditSource {
     },
 
     async read(q) {
-      const rows = await query<AuditRowRecord>(READ_SQL, [q.afterId, q.beforeId, q.orgIds, q.limit]);
+      const rows = await query<AuditRowRecord>(READ_SQL, [q.afterId, q.beforeId, q.orgIds ?? null, q.limit]);
       return rows.map(
         (r): AuditLogRow => ({
           id: r.id,

@@ -27,6 +27,12 @@ export type AuditReaderSettings = {
    * (written in the same transaction, its id minted a moment before or after) is sent too.
    */
   startMarginMs: number;
+  /**
+   * Up to this many exporting organizations, a read names them; beyond, it reads every organization's events
+   * of the stretch and drops the others' here: naming 10,000 orgs every second (an array PostgreSQL must
+   * parse and test each row against) costs more than reading the rest of the second's events.
+   */
+  namedOrgsMax: number;
 };
 
 type OrgReadState = {
@@ -114,7 +120,7 @@ export function createAuditReader(deps: {
       return;
     }
     const rows = await source.read({
-      orgIds: [...orgs.keys()],
+      orgIds: orgs.size <= settings.namedOrgsMax ? [...orgs.keys()] : undefined,
       afterId: pagingFrom ?? auditIdFloor(minAfter),
       beforeId: auditIdFloor(upperMs),
       limit: settings.pageSize,

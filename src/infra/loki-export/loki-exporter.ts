@@ -43,6 +43,7 @@ const DEFAULT_AUDIT: AuditReaderSettings = {
   // Loki refuses entries older than a week by default (reject_old_samples_max_age); a day is plenty to catch up.
   catchUpMs: 24 * 3_600_000,
   startMarginMs: 5000,
+  namedOrgsMax: 500,
 };
 /** Cursors are saved this often (and at stop): a crash sends again at most this much of the audit trail. */
 const DEFAULT_CURSOR_SAVE_MS = 30_000;

@@ -54,9 +54,12 @@ export type AuditCursor = { throughMs: number; recentIds: readonly string[] };
 export type LokiAuditSource = {
   /** True while this process holds the lock (taken now if free); false while another process does. */
   lead(): Promise<boolean>;
-  /** The orgs' events with `afterId < id < beforeId`, in id order, at most `limit`. */
+  /**
+   * The orgs' events with `afterId < id < beforeId`, in id order, at most `limit`; every organization's when
+   * `orgIds` is undefined (the reader then drops the others' itself).
+   */
   read(query: {
-    orgIds: readonly string[];
+    orgIds: readonly string[] | undefined;
     afterId: string;
     beforeId: string;
     limit: number;
