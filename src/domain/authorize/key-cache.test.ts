@@ -36,6 +36,10 @@ function setUp() {
   let now = 1_000_000;
   let current = keyOf("v1");
   const reads: (() => void)[] = [];
+  const release = async () => {
+    reads.shift()?.();
+    await new Promise((resolve) => setImmediate(resolve));
+  };
   const cache = createKeyCache({
     store: {
       findByHash: () =>
@@ -59,9 +63,12 @@ function setUp() {
       current = keyOf(name);
     },
     /** Answers the oldest read waiting. */
-    release: async () => {
-      reads.shift()?.();
-      await new Promise((resolve) => setImmediate(resolve));
+    release,
+    /** The key found once and cached, as at the start of each of these stories. */
+    cached: async () => {
+      const first = cache.findByHash("h");
+      await release();
+      await first;
     },
   };
 }
@@ -78,10 +85,8 @@ describe("key cache", () => {
   });
 
   it("refreshes a key in use before it expires, answering from the copy meanwhile", async () => {
-    const { cache, reads, release, advance, change } = setUp();
-    const first = cache.findByHash("h");
-    await release();
-    await first;
+    const { cache, reads, release, cached, advance, change } = setUp();
+    await cached();
     advance(24_000);
     expect(cache.peek("h")?.name).toBe("v1");
     expect(reads).toHaveLength(0);
@@ -100,10 +105,8 @@ describe("key cache", () => {
   });
 
   it("never answers from an expired copy: the request waits for the read", async () => {
-    const { cache, reads, release, advance, change } = setUp();
-    const first = cache.findByHash("h");
-    await release();
-    await first;
+    const { cache, reads, release, cached, advance, change } = setUp();
+    await cached();
     change("v2");
     advance(30_000);
     expect(cache.peek("h")).toBeUndefined();
