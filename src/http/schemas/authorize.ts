@@ -131,6 +131,11 @@ export function authorizeInput(body: z.infer<typeof AuthorizeBody>): AuthorizeIn
   };
 }
 
+/** The decision's limit outcome if the request was counted: not when the limiter's store was unreachable. */
+function countedLimit(d: AuthorizeDecision): RateLimitOutcome | undefined {
+  return d.limit?.decision.unavailable === true ? undefined : d.limit;
+}
+
 /**
  * The limit a decision shows (none when the request was not counted) and the headers to forward, in
  * order. When the limiter's store could not be reached nothing was counted, so there is no limit to
@@ -140,7 +145,7 @@ function forwarded(d: AuthorizeDecision): {
   counted: RateLimitOutcome | undefined;
   headers: [string, string][];
 } {
-  const counted = d.limit?.decision.unavailable === true ? undefined : d.limit;
+  const counted = countedLimit(d);
   if (counted === undefined) {
     const refused = d.limit !== undefined && !d.limit.decision.allowed;
     return { counted, headers: refused ? [["Retry-After", String(UNAVAILABLE_RETRY_SECONDS)]] : [] };
@@ -285,7 +290,7 @@ function reasonField(reason: string | null): string {
  */
 export function authorizeResultJson(d: AuthorizeDecision): string {
   const q = JSON.stringify;
-  const counted = d.limit?.decision.unavailable === true ? undefined : d.limit;
+  const counted = countedLimit(d);
   let limit: string;
   let headers: string;
   if (counted === undefined) {

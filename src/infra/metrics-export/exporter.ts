@@ -354,21 +354,13 @@ export function createMetricsExporter(options: MetricsExporterOptions): MetricsE
       );
       return [];
     }
-    // Backoff state of organizations that no longer export is forgotten.
+    // What is kept per organization (backoff, last push, offset) is forgotten once it no longer exports.
     const current = new Set(targets.map((t) => t.orgId));
-    for (const orgId of failing.keys()) {
-      if (!current.has(orgId)) {
-        failing.delete(orgId);
-      }
-    }
-    for (const orgId of lastSent.keys()) {
-      if (!current.has(orgId)) {
-        lastSent.delete(orgId);
-      }
-    }
-    for (const orgId of offsets.keys()) {
-      if (!current.has(orgId)) {
-        offsets.delete(orgId);
+    for (const perOrg of [failing, lastSent, offsets]) {
+      for (const orgId of perOrg.keys()) {
+        if (!current.has(orgId)) {
+          perOrg.delete(orgId);
+        }
       }
     }
     await refreshFigures(targets, !spread);
