@@ -21,6 +21,36 @@ describe("singleFlight", () => {
   });
 });
 
+describe("singleFlight with an epoch", () => {
+  it("lets a call after the epoch moved start its own load instead of joining the older one", async () => {
+    let epoch = 0;
+    let runs = 0;
+    const releases: (() => void)[] = [];
+    const load = singleFlight(
+      async (key) => {
+        runs += 1;
+        const run = runs;
+        await new Promise<void>((resolve) => releases.push(resolve));
+        return `${key}:${run}`;
+      },
+      () => epoch,
+    );
+    const before = load("a");
+    const alsoBefore = load("a");
+    epoch += 1;
+    const after = load("a");
+    const alsoAfter = load("a");
+    expect(runs).toBe(2);
+    // The older load settling first does not drop the newer one's gate: a call now still joins the newer.
+    releases[0]?.();
+    expect(await Promise.all([before, alsoBefore])).toEqual(["a:1", "a:1"]);
+    const joining = load("a");
+    expect(runs).toBe(2);
+    releases[1]?.();
+    expect(await Promise.all([after, alsoAfter, joining])).toEqual(["a:2", "a:2", "a:2"]);
+  });
+});
+
 describe("freshOrRefreshing", () => {
   it("answers a fresh value without reading, refreshes ahead of expiry, and reads an expired one first", async () => {
     let reads = 0;

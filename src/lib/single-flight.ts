@@ -1,16 +1,27 @@
 /**
  * `load` behind a gate: calls for a key while a load of that key is running share it instead of starting
  * their own. For caches on the hot path: when an entry expires, the requests in flight at that moment make
- * one database read between them, not one each.
+ * one database read between them, not one each. With `epoch` (a counter the cache bumps on every
+ * invalidation), a call joins only a load begun in the same epoch: one begun before an invalidation may
+ * have read what it invalidated.
  */
-export function singleFlight<V>(load: (key: string) => Promise<V>): (key: string) => Promise<V> {
-  const running = new Map<string, Promise<V>>();
+export function singleFlight<V>(
+  load: (key: string) => Promise<V>,
+  epoch: () => number = () => 0,
+): (key: string) => Promise<V> {
+  const running = new Map<string, { epoch: number; shared: Promise<V> }>();
   return (key) => {
-    let shared = running.get(key);
-    if (shared === undefined) {
-      shared = load(key).finally(() => running.delete(key));
-      running.set(key, shared);
+    const now = epoch();
+    const current = running.get(key);
+    if (current !== undefined && current.epoch === now) {
+      return current.shared;
     }
+    const shared: Promise<V> = load(key).finally(() => {
+      if (running.get(key)?.shared === shared) {
+        running.delete(key);
+      }
+    });
+    running.set(key, { epoch: now, shared });
     return shared;
   };
 }

@@ -1,4 +1,5 @@
 import type { Clock } from "../../lib/clock.ts";
+import { singleFlight } from "../../lib/single-flight.ts";
 import type { ApiKeysStore } from "../api-keys/api-keys.store.ts";
 import type { ApiKeyWithOrg } from "../api-keys/api-keys.types.ts";
 
@@ -78,25 +79,11 @@ export function createKeyCache(deps: {
     return key;
   }
 
-  /** The read of each hash in flight, with the generation it began in. */
-  const reading = new Map<string, { generation: number; read: Promise<ApiKeyWithOrg | undefined> }>();
   /**
    * `readAndStore`, shared by the requests that need the same key while it is read. A request after an
    * invalidation does not join a read that began before it: that read may predate the change.
    */
-  function load(hash: string): Promise<ApiKeyWithOrg | undefined> {
-    const running = reading.get(hash);
-    if (running !== undefined && running.generation === generation) {
-      return running.read;
-    }
-    const read = readAndStore(hash).finally(() => {
-      if (reading.get(hash)?.read === read) {
-        reading.delete(hash);
-      }
-    });
-    reading.set(hash, { generation, read });
-    return read;
-  }
+  const load = singleFlight(readAndStore, () => generation);
 
   /**
    * The cached key of this hash, without waiting for a read; undefined on a miss or while untrusted. A hit
