@@ -25,9 +25,12 @@
  *     the load generator reaches it, and the latency floor. autocannon's own `overallRate` is not used: each
  *     connection sends its per-second quota back to back at the start of every second, then idles, so every
  *     request still meets a saturated server (at 35% of the bare server's rate its p50/p99 were those of
- *     saturation). Nor is node:http's client: it costs the load generator too much to reach the rate.
+ *     saturation). Nor is node:http's client: it costs the load generator too much to reach the rate. Nor is
+ *     a loop in this process: it cost half a core and stalled for 3-30 ms dozens of times a run (even the bare
+ *     server measured a p99 of 4-30 ms); the fixed-rate rows run bench/fixed-rate-loader.c, built with `cc`
+ *     at the start of the run, which also reports how often it was itself woken late (machine noise).
  * Load: autocannon in this process, 50 connections, loopback only; the fixed-rate rows: raw keep-alive sockets
- * and a pre-built request (`loadAtRate`).
+ * and a pre-built request, in C (`loadAtRate`).
  * Every response body is checked (`"allowed":true`, `"valid":true`…): a denial is a 200 too, so counting 2xx
  * alone would prove nothing.
  * Export comparison (issue 9: authorize throughput and p99 with every org exporting within 10% of the same
@@ -73,12 +76,13 @@
  *   BENCH_LOG_LEVEL: Orgplane's LOG_LEVEL during the run (default info).
  *   BENCH_REDIS_URL / TEST_REDIS_URL, else redis://127.0.0.1:6379 when it answers; the Redis rows skip otherwise.
  */
+import { execFile } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { existsSync } from "node:fs";
-import { chmod, mkdir } from "node:fs/promises";
-import { connect, type Socket } from "node:net";
+import { chmod, mkdir, writeFile } from "node:fs/promises";
 import { availableParallelism } from "node:os";
 import { join } from "node:path";
+import { promisify } from "node:util";
 import autocannon from "autocannon";
 import { Redis } from "ioredis";
 import { generateKey } from "../src/lib/api-key-format.ts";
@@ -106,6 +110,8 @@ import {
   waitForStatus,
 } from "./common.ts";
 import { ExportReceiverClient, type ExportReceiverStats, exportToken } from "./export-receiver.ts";
+
+const execFileAsync = promisify(execFile);
 
 const CONNECTIONS = 50;
 /** JIT, connection set-up and the caches of the first requests; not counted. */
@@ -243,59 +249,45 @@ async function measure(port: number, target: Target): Promise<Measured> {
   return load(port, target, MEASURE_SECONDS);
 }
 
-type Paced = Measured & { requested: number };
+/** `loaderLate`: the fixed-rate loader's own wake-ups over 2 ms late, and the time they lost (machine noise). */
+type Paced = Measured & { requested: number; loaderLate: { wakeUps: number; ms: number } };
 
-/** One response parsed off the front of `data` (latin1), or undefined while it is incomplete. */
-function nextResponse(data: string): { status: number; body: string; rest: string } | undefined {
-  const headEnd = data.indexOf("\r\n\r\n");
-  if (headEnd < 0) {
-    return undefined;
-  }
-  const head = data.slice(0, headEnd);
-  const status = Number(head.slice(9, 12));
-  const length = /\r\ncontent-length:[ \t]*(\d+)/i.exec(head);
-  if (length?.[1] !== undefined) {
-    const bodyEnd = headEnd + 4 + Number(length[1]);
-    return data.length < bodyEnd
-      ? undefined
-      : { status, body: data.slice(headEnd + 4, bodyEnd), rest: data.slice(bodyEnd) };
-  }
-  if (!/\r\ntransfer-encoding:[ \t]*chunked/i.test(head)) {
-    // Neither: no body (a 204 or 304) as far as this benchmark is concerned.
-    return { status, body: "", rest: data.slice(headEnd + 4) };
-  }
-  let body = "";
-  let at = headEnd + 4;
-  for (;;) {
-    const lineEnd = data.indexOf("\r\n", at);
-    if (lineEnd < 0) {
-      return undefined;
+/** The fixed-rate load generator (bench/fixed-rate-loader.c), compiled once per run into a directory of its own. */
+let loaderBinary: Promise<string> | undefined;
+
+function fixedRateLoader(): Promise<string> {
+  loaderBinary ??= (async () => {
+    const dir = await tempDir("orgplane-loader-");
+    const binary = join(dir, "fixed-rate-loader");
+    try {
+      await execFileAsync("cc", ["-O2", "-o", binary, join(ROOT, "bench", "fixed-rate-loader.c")]);
+    } catch (error) {
+      throw new Error(
+        `the fixed-rate rows need a C compiler to build bench/fixed-rate-loader.c (Debian: apt-get install gcc): ${
+          error instanceof Error ? error.message.split("\n")[0] : String(error)
+        }`,
+      );
     }
-    const size = Number.parseInt(data.slice(at, lineEnd), 16);
-    if (size === 0) {
-      // No trailers: the last chunk is followed by an empty line.
-      return data.length < lineEnd + 4 ? undefined : { status, body, rest: data.slice(lineEnd + 4) };
-    }
-    if (data.length < lineEnd + 2 + size + 2) {
-      return undefined;
-    }
-    body += data.slice(lineEnd + 2, lineEnd + 2 + size);
-    at = lineEnd + 2 + size + 2;
-  }
+    return binary;
+  })();
+  return loaderBinary;
 }
 
 /**
- * Open-loop load at a fixed rate: every millisecond, the requests due by then are issued, round robin over
- * CONNECTIONS keep-alive connections with one request in flight each, as autocannon does (a request due on a
- * busy connection waits for it). Latency runs from the moment a request is issued to its last body byte, so
- * waiting for a busy connection counts. req/s counts the good responses completed within the window; it falls
- * short of `rate` when the server cannot keep up.
- * Raw sockets and a pre-built request, not node:http's client: this costs the load generator, which shares
- * the cores with the server, a fraction of what node:http does (which could not even reach the rate).
+ * Open-loop load at a fixed rate (bench/fixed-rate-loader.c, which says how): every millisecond, the requests
+ * due by then are issued, round robin over CONNECTIONS keep-alive connections with one request in flight each
+ * (a request due on a busy connection waits for it, and that wait counts). req/s counts the good responses
+ * completed within the window; it falls short of `rate` when the server cannot keep up.
+ * In C, not in this process: a Node loop cost the shared cores about half a core at 18k req/s and stalled for
+ * 3-30 ms dozens of times a run (its GC and JIT), so that even the bare server's p99 was 4-30 ms. `loaderLate`
+ * is what is left of that on the machine: how often the loader itself woke up over 2 ms late.
  */
 async function loadAtRate(port: number, target: Target, rate: number, seconds: number): Promise<Paced> {
   const body = target.body ?? "";
-  const request = Buffer.from(
+  const dir = await tempDir("orgplane-request-");
+  const requestFile = join(dir, "request");
+  await writeFile(
+    requestFile,
     `${target.method} ${target.path} HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nConnection: keep-alive\r\n` +
       Object.entries(target.headers ?? {})
         .map(([name, value]) => `${name}: ${value}\r\n`)
@@ -303,149 +295,62 @@ async function loadAtRate(port: number, target: Target, rate: number, seconds: n
       (target.body === undefined ? "" : `Content-Length: ${Buffer.byteLength(body)}\r\n`) +
       `\r\n${body}`,
   );
-  const sockets = await Promise.all(
-    Array.from(
-      { length: CONNECTIONS },
-      () =>
-        new Promise<Socket>((resolve, reject) => {
-          const socket = connect({ host: "127.0.0.1", port, noDelay: true });
-          socket.once("connect", () => resolve(socket));
-          socket.once("error", reject);
-        }),
-    ),
+  const { stdout } = await execFileAsync(
+    await fixedRateLoader(),
+    [
+      String(port),
+      String(rate),
+      String(seconds),
+      String(CONNECTIONS),
+      requestFile,
+      target.expect,
+      String(DRAIN_MS),
+    ],
+    { maxBuffer: 16 * 1024 * 1024, timeout: (seconds + 60) * 1000 + DRAIN_MS },
   );
-
-  return new Promise((resolve) => {
-    const latency = new LatencyHistogram(LATENCY_MAX_MS);
-    const refusals = new Set<string>();
-    const total = Math.round(rate * seconds);
-    let start = 0;
-    let end = 0;
-    let sent = 0;
-    let settled = 0;
-    let goodInWindow = 0;
-    let non2xx = 0;
-    let mismatches = 0;
-    let errors = 0;
-    let finished = false;
-    let drainTimer: NodeJS.Timeout | undefined;
-
-    const finish = () => {
-      if (finished) {
-        return;
-      }
-      finished = true;
-      clearTimeout(drainTimer);
-      for (const socket of sockets) {
-        socket.destroy();
-      }
-      const problems: string[] = [];
-      if (non2xx > 0) {
-        problems.push(`${non2xx} non-2xx`);
-      }
-      if (mismatches > 0) {
-        problems.push(
-          `${mismatches} bodies without ${target.expect} (${[...refusals].join(", ") || "no sample"})`,
-        );
-      }
-      const unanswered = sent - settled - errors;
-      if (errors > 0 || unanswered > 0) {
-        problems.push(`${errors} errors, ${unanswered} unanswered ${DRAIN_MS / 1000} s after the window`);
-      }
-      resolve({
-        rps: goodInWindow / seconds,
-        p50: latency.percentile(50),
-        p99: latency.percentile(99),
-        problems,
-        requested: rate,
-      });
-    };
-    const settle = () => {
-      settled++;
-      if (sent === total && settled + errors >= sent) {
-        finish();
-      }
-    };
-
-    /** Per connection: when each of its requests was due, the one in flight first. */
-    const connections = sockets.map((socket) => {
-      const due: number[] = [];
-      let data = "";
-      let open = true;
-      socket.setEncoding("latin1");
-      socket.on("data", (chunk: string) => {
-        data += chunk;
-        for (let response = nextResponse(data); response !== undefined; response = nextResponse(data)) {
-          data = response.rest;
-          const now = performance.now();
-          const issued = due.shift() ?? now;
-          if (response.status < 200 || response.status >= 300) {
-            non2xx++;
-          } else if (!response.body.includes(target.expect)) {
-            mismatches++;
-            if (refusals.size < 3) {
-              refusals.add(reasonOf(response.body));
-            }
-          } else {
-            latency.record(now - issued);
-            if (now <= end) {
-              goodInWindow++;
-            }
-          }
-          if (due.length > 0) {
-            socket.write(request);
-          }
-          settle();
-        }
-      });
-      const lost = () => {
-        if (open) {
-          open = false;
-          errors += due.length;
-          due.length = 0;
-          if (sent === total && settled + errors >= sent) {
-            finish();
-          }
-        }
-      };
-      socket.on("error", lost);
-      socket.on("close", lost);
-      return {
-        send(at: number) {
-          if (!open) {
-            errors++;
-            return;
-          }
-          due.push(at);
-          if (due.length === 1) {
-            socket.write(request);
-          }
-        },
-      };
-    });
-
-    const tick = () => {
-      const now = performance.now();
-      const dueNow = now >= end ? total : Math.min(total, Math.floor(((now - start) / 1000) * rate));
-      while (sent < dueNow) {
-        // Issued now: a timer firing late is the load generator's delay, not the server's.
-        connections[sent % CONNECTIONS]?.send(now);
-        sent++;
-      }
-      if (sent < total) {
-        setTimeout(tick, 1);
-        return;
-      }
-      if (settled + errors >= sent) {
-        finish();
-      } else {
-        drainTimer = setTimeout(finish, DRAIN_MS);
-      }
-    };
-    start = performance.now();
-    end = start + seconds * 1000;
-    tick();
-  });
+  const out = new Map<string, string>();
+  for (const line of stdout.split("\n")) {
+    const space = line.indexOf(" ");
+    out.set(space < 0 ? line : line.slice(0, space), space < 0 ? "" : line.slice(space + 1));
+  }
+  const count = (name: string): number => {
+    const value = Number(out.get(name));
+    if (!Number.isFinite(value)) {
+      throw new Error(`the fixed-rate loader printed no ${name}: ${stdout.slice(0, 300)}`);
+    }
+    return value;
+  };
+  const latency = new LatencyHistogram(LATENCY_MAX_MS);
+  for (const pair of (out.get("hist") ?? "").split(" ")) {
+    const [index, n] = pair.split(":").map(Number);
+    if (index !== undefined && n !== undefined && Number.isInteger(index) && Number.isInteger(n)) {
+      latency.addToBucket(index, n);
+    }
+  }
+  const problems: string[] = [];
+  if (count("non2xx") > 0) {
+    problems.push(`${count("non2xx")} non-2xx`);
+  }
+  if (count("mismatches") > 0) {
+    const refusal = out.get("refusal") ?? "";
+    problems.push(
+      `${count("mismatches")} bodies without ${target.expect} (${refusal === "" ? "no sample" : reasonOf(refusal)})`,
+    );
+  }
+  const unanswered = count("sent") - count("settled") - count("errors");
+  if (count("errors") > 0 || unanswered > 0) {
+    problems.push(
+      `${count("errors")} errors, ${unanswered} unanswered ${DRAIN_MS / 1000} s after the window`,
+    );
+  }
+  return {
+    rps: count("good_in_window") / seconds,
+    p50: latency.percentile(50),
+    p99: latency.percentile(99),
+    problems,
+    requested: rate,
+    loaderLate: { wakeUps: count("late_ticks"), ms: count("late_ms") },
+  };
 }
 
 async function measureAtRate(port: number, target: Target, rate: number): Promise<Paced> {
@@ -696,6 +601,18 @@ function fixedRateVerdict(m: Measured, requested: number): string {
   return `p99 ≤ ${TARGET_P99_MS} ms at ${perSecond(requested)} req/s: ${m.p99 <= TARGET_P99_MS ? "met" : "MISSED"}`;
 }
 
+/**
+ * How often the fixed-rate loader itself woke up over 2 ms late: a process that costs a few percent of a core
+ * and allocates nothing is late only when the machine did not run it (other processes, the hypervisor).
+ * Requests are issued when it wakes, so a late wake-up delays issuing, not the latency counted.
+ */
+function loaderNote(paced: Paced): string | undefined {
+  const { wakeUps, ms } = paced.loaderLate;
+  return wakeUps === 0
+    ? undefined
+    : `the loader itself woke over 2 ms late ${wakeUps}× (${ms.toFixed(0)} ms in all: machine noise)`;
+}
+
 /** The bare server at the fixed rate is no target: it shows what the load generator and the machine allow. */
 function bareFloorVerdict(paced: Paced): string {
   const verdict = fixedRateVerdict(paced, paced.requested);
@@ -768,7 +685,7 @@ function printTable(bareFirst: Bare, bareLast: Bare, rows: Row[]): void {
       paced,
       "",
       "",
-      bareFloorVerdict(paced),
+      [bareFloorVerdict(paced), loaderNote(paced)].filter((note) => note !== undefined).join("; "),
     );
   }
   for (const row of rows) {
@@ -817,7 +734,8 @@ async function fixedRateRow(port: number, target: Target, rate: number, store: s
   process.stdout.write(`  ${AUTHORIZE_LABEL} at ${perSecond(rate)} req/s (${store})… `);
   const measured = await measureAtRate(port, target, rate);
   console.log("done");
-  return { label, measured, requested: rate };
+  const note = loaderNote(measured);
+  return { label, measured, requested: rate, ...(note === undefined ? {} : { note }) };
 }
 
 // ------------------------------------------------------------------------------------ the export comparison

@@ -374,9 +374,14 @@ export class LatencyHistogram {
   }
 
   record(ms: number): void {
-    const index = Math.min(this.buckets.length - 1, Math.max(0, Math.floor(ms / LatencyHistogram.BUCKET_MS)));
-    this.buckets[index] = (this.buckets[index] ?? 0) + 1;
-    this.count++;
+    this.addToBucket(Math.floor(ms / LatencyHistogram.BUCKET_MS), 1);
+  }
+
+  /** `n` samples into bucket `index` (the last bucket beyond it): a histogram counted elsewhere in the same buckets. */
+  addToBucket(index: number, n: number): void {
+    const at = Math.min(this.buckets.length - 1, Math.max(0, index));
+    this.buckets[at] = (this.buckets[at] ?? 0) + n;
+    this.count += n;
   }
 
   /** Upper edge of the bucket holding the p-th percentile, in ms; NaN when nothing was recorded. */
