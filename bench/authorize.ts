@@ -73,6 +73,8 @@
  *     BENCH_ONLY=export: the export comparison alone.
  *   BENCH_EXPORT_ORGS, BENCH_EXPORT_DENIED_ORGS, BENCH_EXPORT_SETUP: the export comparison's, as above.
  *   BENCH_CPU_PROF=<dir>: write a V8 CPU profile of each Orgplane process there (open in Chrome DevTools).
+ *   BENCH_NODE_FLAGS, BENCH_LOG_DIR: more Node flags for each Orgplane process (e.g. --trace-gc), and a
+ *     directory to keep each one's log in (bench/common.ts).
  *   BENCH_LOG_LEVEL: Orgplane's LOG_LEVEL during the run (default info).
  *   BENCH_REDIS_URL / TEST_REDIS_URL, else redis://127.0.0.1:6379 when it answers; the Redis rows skip otherwise.
  */

@@ -4,12 +4,12 @@
  * for the set-up calls, and a latency histogram finer than autocannon's.
  */
 import { type ChildProcess, spawn } from "node:child_process";
-import { openSync, readdirSync, readFileSync } from "node:fs";
+import { copyFileSync, openSync, readdirSync, readFileSync } from "node:fs";
 import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { Agent, request as httpRequest, type OutgoingHttpHeaders } from "node:http";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { basename, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import pg from "pg";
 
@@ -191,7 +191,9 @@ export type Orgplane = { child: Child; port: number; logFile: string; operatorKe
  * answering /readyz, and the operator key it wrote there. `env` goes over
  * the defaults: LOG_LEVEL, and no DATABASE_URL, REDIS_URL, ORGPLANE_CONFIG or ORGPLANE_PRESET, whatever the
  * shell has set (it must not change what is measured). BENCH_CPU_PROF=<dir>: the process writes a V8 CPU
- * profile there when it stops.
+ * profile there when it stops. BENCH_NODE_FLAGS: more Node/V8 flags for it, space-separated (e.g.
+ * `--trace-gc`, which prints to its log). BENCH_LOG_DIR=<dir>: its log is kept there (a copy, when it stops)
+ * instead of only in the run's temporary directory.
  */
 export async function startOrgplane(
   name: string,
@@ -203,9 +205,10 @@ export async function startOrgplane(
   const profile = process.env.BENCH_CPU_PROF
     ? ["--cpu-prof", `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`]
     : [];
+  const flags = (process.env.BENCH_NODE_FLAGS ?? "").split(" ").filter((flag) => flag !== "");
   const child = spawnChild(
     name,
-    [...profile, "src/main.ts"],
+    [...profile, ...flags, "src/main.ts"],
     {
       HOST: "127.0.0.1",
       PORT: String(port),
@@ -219,6 +222,19 @@ export async function startOrgplane(
     },
     logFile,
   );
+  const logDir = process.env.BENCH_LOG_DIR;
+  if (logDir !== undefined && logDir !== "") {
+    const kept = join(logDir, `${basename(logFile, ".log")}-${child.pid}.log`);
+    // Synchronous: registered before anyone else waits for the exit, it is done before the clean-up that
+    // removes the temporary directory runs.
+    void child.exited.then(() => {
+      try {
+        copyFileSync(logFile, kept);
+      } catch (error) {
+        console.error(`BENCH_LOG_DIR: could not keep ${logFile}: ${String(error)}`);
+      }
+    });
+  }
   await waitForStatus(child, `http://127.0.0.1:${port}/readyz`, logFile);
   const operatorKey = (await readFile(join(dataDir, "operator-key"), "utf8")).trim();
   return { child, port, logFile, operatorKey };
