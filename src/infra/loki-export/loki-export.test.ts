@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { newId } from "../../lib/ids.ts";
 import { auditIdFloor, auditIdMs } from "./audit-ids.ts";
-import { lokiPushUrl, type PendingLine } from "./loki-push.ts";
+import { authorizeLine, lokiPushUrl, type PendingLine } from "./loki-push.ts";
 import { OrgQueue } from "./org-queue.ts";
 
 const target = {
@@ -16,7 +16,7 @@ function line(n: number, ms = 1_700_000_000_000 + n): PendingLine {
   return {
     source: "authorize",
     ms,
-    event: {
+    text: authorizeLine({
       orgId: target.orgId,
       projectId: null,
       keyId: "key_01jd0v4n6qf9yb5c8h2m3k7x1z",
@@ -26,8 +26,7 @@ function line(n: number, ms = 1_700_000_000_000 + n): PendingLine {
       cost: n,
       limit: undefined,
       at: new Date(ms),
-    },
-    text: undefined,
+    }),
   };
 }
 

@@ -4,7 +4,7 @@ import type { AuthorizeDecisionEvent, Telemetry } from "../../domain/observabili
 import type { Clock } from "../../lib/clock.ts";
 import { createBoundedWarning, type Logger } from "../logger.ts";
 import { type AuditReaderSettings, createAuditReader } from "./audit-reader.ts";
-import { pushBody, pushToLoki, streamJson, streamValue } from "./loki-push.ts";
+import { authorizeLine, pushBody, pushToLoki, streamJson, streamValue } from "./loki-push.ts";
 import { OrgQueue } from "./org-queue.ts";
 import type { LokiAuditSource, LokiIntegrations, LokiTarget, OutboundPoster } from "./types.ts";
 
@@ -404,16 +404,18 @@ export function createLokiExporter(options: LokiExporterOptions): LokiExporter {
 
   const telemetry: Telemetry = {
     authorizeDecision(event: AuthorizeDecisionEvent): void {
+      // Most decisions are allowed ones left out by the sample: they cost no lookup (this runs in every
+      // authorize call).
+      if (event.allowed && !(sampleRate >= 1 || (sampleRate > 0 && Math.random() < sampleRate))) {
+        return;
+      }
       const queue = queues.get(event.orgId);
       // Stopped: nothing would send the line any more.
       if (queue === undefined || stopped) {
         return;
       }
-      if (event.allowed && !(sampleRate >= 1 || (sampleRate > 0 && Math.random() < sampleRate))) {
-        return;
-      }
       const ms = event.at.getTime();
-      queue.append({ source: "authorize", ms, event, text: undefined }, ms);
+      queue.append({ source: "authorize", ms, text: authorizeLine(event) }, ms);
       if (queue.inFlight === undefined) {
         pending.add(queue);
       }

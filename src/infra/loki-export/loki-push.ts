@@ -7,7 +7,11 @@ export const LOKI_PUSH_PATH = "/loki/api/v1/push";
 /** What the org's Grafana sees in `last_error`: enough to tell what went wrong, bounded like webhooks' errors. */
 const ERROR_MAX_CHARS = 500;
 
-/** A line waiting to be pushed: an audit event (serialised when read) or an authorize decision (when sent). */
+/**
+ * A line waiting to be pushed: an audit event (serialised when read) or an authorize decision (serialised
+ * when the decision is made). Only the text is kept: a line waits up to a second, and the decision's objects
+ * (the event, its limit, its Date) held that long would be copied by every scavenge and then promoted.
+ */
 export type PendingLine =
   | {
       source: "audit";
@@ -18,7 +22,7 @@ export type PendingLine =
       idMs: number;
       text: string;
     }
-  | { source: "authorize"; ms: number; event: AuthorizeDecisionEvent; text: string | undefined };
+  | { source: "authorize"; ms: number; text: string };
 
 /**
  * The push URL of a configured endpoint: the endpoint itself when it already ends in /loki/api/v1/push (what
@@ -84,15 +88,6 @@ export function authorizeLine(event: AuthorizeDecisionEvent): string {
     limit: event.limit?.limit ?? null,
     remaining: event.limit?.remaining ?? null,
   });
-}
-
-export function lineText(line: PendingLine): string {
-  if (line.source === "audit") {
-    return line.text;
-  }
-  // Serialised once, when first batched: a retry sends the same text.
-  line.text ??= authorizeLine(line.event);
-  return line.text;
 }
 
 /** One `[timestamp, line]` value of a stream; Loki's timestamps are Unix nanoseconds as a string. */

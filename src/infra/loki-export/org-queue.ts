@@ -1,18 +1,14 @@
-import { lineText, type PendingLine, pushBody, streamJson, streamValue } from "./loki-push.ts";
+import { type PendingLine, pushBody, streamJson, streamValue } from "./loki-push.ts";
 import type { LokiTarget } from "./types.ts";
 
-/**
- * Bytes an authorize line is counted as before it is serialised (its JSON is about 200 bytes with ids of the
- * usual length): the size trigger only needs an estimate; the batch itself is cut on exact sizes.
- */
-const AUTHORIZE_LINE_ESTIMATE = 240;
 /** A value's framing in the body beyond its line: the timestamp (19 digits), quotes, brackets, commas. */
 const VALUE_OVERHEAD = 32;
 /** Room kept in a batch for the body's envelope and the two streams' labels. */
 const ENVELOPE_BYTES = 1024;
 
+/** A line's size for the size trigger (characters, not bytes: the batch itself is cut on exact sizes). */
 function estimate(line: PendingLine): number {
-  return (line.source === "audit" ? line.text.length : AUTHORIZE_LINE_ESTIMATE) + VALUE_OVERHEAD;
+  return line.text.length + VALUE_OVERHEAD;
 }
 
 function byMs(a: PendingLine, b: PendingLine): number {
@@ -112,7 +108,7 @@ export class OrgQueue {
         this.head += 1;
         continue;
       }
-      const value = streamValue(line.ms, lineText(line));
+      const value = streamValue(line.ms, line.text);
       const valueBytes = Buffer.byteLength(value, "utf8") + 1;
       if (taken.length > 0 && size + valueBytes > maxBytes) {
         break;
