@@ -297,19 +297,38 @@ async function loadAtRate(port: number, target: Target, rate: number, seconds: n
       (target.body === undefined ? "" : `Content-Length: ${Buffer.byteLength(body)}\r\n`) +
       `\r\n${body}`,
   );
-  const { stdout } = await execFileAsync(
-    await fixedRateLoader(),
-    [
-      String(port),
-      String(rate),
-      String(seconds),
-      String(CONNECTIONS),
-      requestFile,
-      target.expect,
-      String(DRAIN_MS),
-    ],
-    { maxBuffer: 16 * 1024 * 1024, timeout: (seconds + 60) * 1000 + DRAIN_MS },
-  );
+  let stdout: string;
+  try {
+    ({ stdout } = await execFileAsync(
+      await fixedRateLoader(),
+      [
+        String(port),
+        String(rate),
+        String(seconds),
+        String(CONNECTIONS),
+        requestFile,
+        target.expect,
+        String(DRAIN_MS),
+      ],
+      { maxBuffer: 16 * 1024 * 1024, timeout: (seconds + 60) * 1000 + DRAIN_MS },
+    ));
+  } catch (error) {
+    // One row is INVALID; the rest of the run goes on.
+    // The loader's own message (stderr), else the first line of the failure (a timeout, a missing compiler).
+    const stderr =
+      typeof error === "object" && error !== null && "stderr" in error && typeof error.stderr === "string"
+        ? error.stderr.trim()
+        : "";
+    const why = stderr || (error instanceof Error ? error.message.split("\n")[0] : String(error));
+    return {
+      rps: 0,
+      p50: Number.NaN,
+      p99: Number.NaN,
+      problems: [`the fixed-rate loader failed: ${why}`],
+      requested: rate,
+      loaderLate: { wakeUps: 0, ms: 0 },
+    };
+  }
   const out = new Map<string, string>();
   for (const line of stdout.split("\n")) {
     const space = line.indexOf(" ");
