@@ -368,11 +368,7 @@ export function createMetricsExporter(options: MetricsExporterOptions): MetricsE
     const ordered = targets
       .map((t) => ({ t, at: spread ? offsetOf(t.orgId) * intervalMs * SPREAD_SHARE : 0 }))
       .sort((a, b) => a.at - b.at);
-    // Results are gathered as each organization settles, not held as 10,000 promises until the interval
-    // ends: held that long, every one of them (and what it resolved to) was promoted to the old generation.
-    const results: IntegrationResult[] = [];
-    const unsettled = new Set<Promise<void>>();
-    let failure: { error: unknown } | undefined;
+    const pending: Promise<IntegrationResult | undefined>[] = [];
     const deadline = started + intervalMs;
     for (const { t, at } of ordered) {
       const wait = started + at - performance.now();
@@ -383,26 +379,9 @@ export function createMetricsExporter(options: MetricsExporterOptions): MetricsE
         // Shutting down: the pushes not yet started are left to the next process's counters.
         break;
       }
-      const settled: Promise<void> = exportOrg(t, deadline).then(
-        (result) => {
-          if (result !== undefined) {
-            results.push(result);
-          }
-          unsettled.delete(settled);
-        },
-        (error: unknown) => {
-          failure ??= { error };
-          unsettled.delete(settled);
-        },
-      );
-      unsettled.add(settled);
+      pending.push(exportOrg(t, deadline));
     }
-    while (unsettled.size > 0) {
-      await Promise.all(unsettled);
-    }
-    if (failure !== undefined) {
-      throw failure.error;
-    }
+    const results = (await Promise.all(pending)).filter((r) => r !== undefined);
     await record(results);
     return results;
   }
