@@ -275,16 +275,8 @@ function fixedRateLoader(): Promise<string> {
   return loaderBinary;
 }
 
-/**
- * Open-loop load at a fixed rate (bench/fixed-rate-loader.c, which says how): every millisecond, the requests
- * due by then are issued, round robin over CONNECTIONS keep-alive connections with one request in flight each
- * (a request due on a busy connection waits for it, and that wait counts). req/s counts the good responses
- * completed within the window; it falls short of `rate` when the server cannot keep up.
- * In C, not in this process: a Node loop cost the shared cores about half a core at 18k req/s and stalled for
- * 3-30 ms dozens of times a run (its GC and JIT), so that even the bare server's p99 was 4-30 ms. `loaderLate`
- * is what is left of that on the machine: how often the loader itself woke up over 2 ms late.
- */
-async function loadAtRate(port: number, target: Target, rate: number, seconds: number): Promise<Paced> {
+/** The target's request, byte for byte, in a file of its own: what the fixed-rate loader sends every time. */
+async function requestFileFor(port: number, target: Target): Promise<string> {
   const body = target.body ?? "";
   const dir = await tempDir("orgplane-request-");
   const requestFile = join(dir, "request");
@@ -297,6 +289,25 @@ async function loadAtRate(port: number, target: Target, rate: number, seconds: n
       (target.body === undefined ? "" : `Content-Length: ${Buffer.byteLength(body)}\r\n`) +
       `\r\n${body}`,
   );
+  return requestFile;
+}
+
+/**
+ * Open-loop load at a fixed rate (bench/fixed-rate-loader.c, which says how): every millisecond, the requests
+ * due by then are issued, round robin over CONNECTIONS keep-alive connections with one request in flight each
+ * (a request due on a busy connection waits for it, and that wait counts). req/s counts the good responses
+ * completed within the window; it falls short of `rate` when the server cannot keep up.
+ * In C, not in this process: a Node loop cost the shared cores about half a core at 18k req/s and stalled for
+ * 3-30 ms dozens of times a run (its GC and JIT), so that even the bare server's p99 was 4-30 ms. `loaderLate`
+ * is what is left of that on the machine: how often the loader itself woke up over 2 ms late.
+ */
+async function loadAtRate(
+  port: number,
+  requestFile: string,
+  target: Target,
+  rate: number,
+  seconds: number,
+): Promise<Paced> {
   let stdout: string;
   try {
     ({ stdout } = await execFileAsync(
@@ -375,8 +386,9 @@ async function loadAtRate(port: number, target: Target, rate: number, seconds: n
 }
 
 async function measureAtRate(port: number, target: Target, rate: number): Promise<Paced> {
-  await loadAtRate(port, target, rate, WARMUP_SECONDS);
-  return loadAtRate(port, target, rate, MEASURE_SECONDS);
+  const requestFile = await requestFileFor(port, target);
+  await loadAtRate(port, requestFile, target, rate, WARMUP_SECONDS);
+  return loadAtRate(port, requestFile, target, rate, MEASURE_SECONDS);
 }
 
 // ------------------------------------------------------------------------------------------ the servers
