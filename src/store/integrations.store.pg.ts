@@ -115,6 +115,24 @@ export function createIntegrationsStore(db: Executor): IntegrationsStore {
       return found.map(toIntegration);
     },
 
+    async activeDigest(integrationKind) {
+      // Each text column is length-prefixed, so no two different rows can read as the same text.
+      const [found] = await rows<{ digest: string }>(sql`
+        select count(*) || ':' || coalesce(md5(string_agg(
+          length(i.org_id) || ':' || i.org_id || length(i.endpoint) || ':' || i.endpoint ||
+          length(i.client_id) || ':' || i.client_id || length(i.token_ciphertext) || ':' || i.token_ciphertext ||
+          coalesce(length(i.token_last4) || ':' || i.token_last4, '-') ||
+          ${ms("i.created_at")} || ':' || ${ms("i.updated_at")},
+          ';' order by i.org_id)), '') as digest
+        from org_integrations i
+        join organizations o on o.id = i.org_id
+        where i.kind = ${integrationKind} and o.status <> 'deleted'`);
+      if (found === undefined) {
+        throw new Error("the integrations digest query answered no row");
+      }
+      return found.digest;
+    },
+
     async recordResults(results, at) {
       if (results.length === 0) {
         return;

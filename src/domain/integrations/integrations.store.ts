@@ -36,6 +36,11 @@ export type IntegrationsStore = {
   delete(orgId: string, kind: IntegrationKind): Promise<boolean>;
   /** Every integration of `kind`, of organizations not deleted. */
   listActive(kind: IntegrationKind): Promise<StoredIntegration[]>;
+  /**
+   * A digest of what `listActive(kind)` would answer but the status columns (last success and error, dropped
+   * counts): equal digests, equal configurations. One row to read instead of every organization's.
+   */
+  activeDigest(kind: IntegrationKind): Promise<string>;
   /** Every result in one statement: last success or last error set at `at`, dropped counts added. */
   recordResults(results: readonly IntegrationResult[], at: Date): Promise<void>;
   /** The key ids stored tokens are sealed under, and one token of each (to check it opens). */

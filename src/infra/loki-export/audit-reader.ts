@@ -133,10 +133,7 @@ export function createAuditReader(deps: {
         continue;
       }
       state.seen.set(row.id, idMs);
-      queue.append(
-        { source: "audit", id: row.id, idMs, ms: row.createdAt.getTime(), text: auditLine(row) },
-        now,
-      );
+      queue.append({ id: row.id, idMs, ms: row.createdAt.getTime(), text: auditLine(row) }, now);
       deps.queued(queue);
     }
     const last = rows.at(-1);

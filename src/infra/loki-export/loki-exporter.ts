@@ -245,7 +245,7 @@ export function createLokiExporter(options: LokiExporterOptions): LokiExporter {
             org_id: target.orgId,
             status: outcome.status,
             error: outcome.error,
-            lines: batch.lines.length,
+            lines: batch.lines,
           });
         } else {
           queue.failed(outcome.error ?? "failed", clock.now().getTime() + retryDelay(queue.failures + 1));
@@ -415,7 +415,7 @@ export function createLokiExporter(options: LokiExporterOptions): LokiExporter {
         return;
       }
       const ms = event.at.getTime();
-      queue.append({ source: "authorize", ms, text: authorizeLine(event) }, ms);
+      queue.appendAuthorize(ms, authorizeLine(event), ms);
       if (queue.inFlight === undefined) {
         pending.add(queue);
       }

@@ -8,21 +8,17 @@ export const LOKI_PUSH_PATH = "/loki/api/v1/push";
 const ERROR_MAX_CHARS = 500;
 
 /**
- * A line waiting to be pushed: an audit event (serialised when read) or an authorize decision (serialised
- * when the decision is made). Only the text is kept: a line waits up to a second, and the decision's objects
- * (the event, its limit, its Date) held that long would be copied by every scavenge and then promoted.
+ * An audit event's line waiting to be pushed, serialised when read. (An authorize decision's line waits as
+ * bytes: see OrgQueue.)
  */
-export type PendingLine =
-  | {
-      source: "audit";
-      id: string;
-      /** The event's created_at: the entry's timestamp. */
-      ms: number;
-      /** The id's milliseconds: where the org's audit cursor may move to once this line is gone. */
-      idMs: number;
-      text: string;
-    }
-  | { source: "authorize"; ms: number; text: string };
+export type AuditLine = {
+  id: string;
+  /** The event's created_at: the entry's timestamp. */
+  ms: number;
+  /** The id's milliseconds: where the org's audit cursor may move to once this line is gone. */
+  idMs: number;
+  text: string;
+};
 
 /**
  * The push URL of a configured endpoint: the endpoint itself when it already ends in /loki/api/v1/push (what
@@ -124,7 +120,7 @@ const REJECTING_STATUSES = new Set([400, 413, 422]);
 export async function pushToLoki(
   client: OutboundPoster,
   target: LokiTarget,
-  body: string,
+  body: string | Buffer,
   timeoutMs: number,
   userAgent: string,
 ): Promise<PushOutcome> {

@@ -1,33 +1,122 @@
-import { type PendingLine, pushBody, streamJson, streamValue } from "./loki-push.ts";
+import { type AuditLine, pushBody, streamJson, streamValue } from "./loki-push.ts";
 import type { LokiTarget } from "./types.ts";
 
 /** A value's framing in the body beyond its line: the timestamp (19 digits), quotes, brackets, commas. */
 const VALUE_OVERHEAD = 32;
 /** Room kept in a batch for the body's envelope and the two streams' labels. */
 const ENVELOPE_BYTES = 1024;
+/** The first buffer of an org's authorize values; it doubles as needed and is let go once empty. */
+const MIN_BYTES = 4096;
+const COMMA = Buffer.from(",");
 
-/** A line's size for the size trigger (characters, not bytes: the batch itself is cut on exact sizes). */
-function estimate(line: PendingLine): number {
+/** An audit line's size for the size trigger (characters, not bytes: the batch itself is cut on exact sizes). */
+function estimate(line: AuditLine): number {
   return line.text.length + VALUE_OVERHEAD;
 }
 
-function byMs(a: PendingLine, b: PendingLine): number {
-  return a.ms - b.ms;
+/**
+ * Bytes in arrival order, outside the JS heap: appended at the end, taken from the front, put back in front.
+ * Authorize values wait here up to a second; as strings they outlived young-generation collections by the
+ * thousand per second and were copied twice, then promoted, by the garbage collector.
+ */
+class ByteFifo {
+  private buf: Buffer = Buffer.alloc(0);
+  private start = 0;
+  private end = 0;
+
+  size(): number {
+    return this.end - this.start;
+  }
+
+  /** Appends `text` as UTF-8; the bytes written. */
+  push(text: string): number {
+    // A UTF-16 code unit is at most 3 bytes of UTF-8.
+    this.reserve(text.length * 3);
+    const written = this.buf.write(text, this.end, "utf8");
+    this.end += written;
+    return written;
+  }
+
+  /** The first `n` bytes, still in place: a view, valid until the next change. */
+  peek(n: number): Buffer {
+    return this.buf.subarray(this.start, this.start + n);
+  }
+
+  drop(n: number): void {
+    this.start += n;
+    if (this.start >= this.end) {
+      // Empty: the buffer goes, so 10,000 quiet orgs hold none.
+      this.buf = Buffer.alloc(0);
+      this.start = 0;
+      this.end = 0;
+    }
+  }
+
+  /** `front` then `tail` go back before what is here (a failed batch; rare, so one copy of everything). */
+  unshift(front: Buffer, tail: Buffer): void {
+    const rest = this.buf.subarray(this.start, this.end);
+    const size = front.length + tail.length + rest.length;
+    const next = Buffer.allocUnsafeSlow(Math.max(MIN_BYTES, size * 2));
+    front.copy(next, 0);
+    tail.copy(next, front.length);
+    rest.copy(next, front.length + tail.length);
+    this.buf = next;
+    this.start = 0;
+    this.end = size;
+  }
+
+  private reserve(need: number): void {
+    if (this.end + need <= this.buf.length) {
+      return;
+    }
+    const used = this.end - this.start;
+    if (used + need <= this.buf.length / 2) {
+      this.buf.copyWithin(0, this.start, this.end);
+    } else {
+      const next = Buffer.allocUnsafeSlow(Math.max(MIN_BYTES, (used + need) * 2));
+      this.buf.copy(next, 0, this.start, this.end);
+      this.buf = next;
+    }
+    this.start = 0;
+    this.end = used;
+  }
 }
 
-export type Batch = { lines: PendingLine[]; body: string };
+/**
+ * A push on its way: its body, how many lines it carries, and what a failure puts back in front (the lines
+ * in their arrival order; the authorize values are `body[authorizeAt, authorizeAt + authorizeBytes)`).
+ */
+export type Batch = {
+  body: Buffer;
+  lines: number;
+  /** Audit lines and, as numbers, the byte length of each authorize value (with its trailing comma). */
+  entries: Array<AuditLine | number>;
+  authorizeAt: number;
+  authorizeBytes: number;
+};
 
 /**
  * One org's lines on their way to its Loki: the waiting lines (at most `capacity`; when full, the oldest go and
  * are counted) and the batch in flight (at most one per org, so the org's pushes arrive in order). A failed
  * batch goes back in front of the waiting lines, where the bound applies to it too.
+ *
+ * Audit lines wait as objects (a few per minute). Authorize decisions, up to thousands a second, wait as the
+ * bytes of their serialised stream value in a ByteFifo; the line list holds only each one's byte length.
+ * Their timestamps never go back within the org's stream (a wall clock stepped back would otherwise make Loki
+ * refuse the batch as out of order), so they stay in arrival order and are sent as they are.
  */
 export class OrgQueue {
   target: LokiTarget;
-  /** Sent or dropped slots before `head` are cleared (undefined) until the array is compacted. */
-  private lines: Array<PendingLine | undefined> = [];
+  /**
+   * Waiting lines in arrival order: an audit line, or an authorize value's byte length. Sent or dropped slots
+   * before `head` are cleared (undefined) until the array is compacted.
+   */
+  private lines: Array<AuditLine | number | undefined> = [];
   private head = 0;
+  private readonly values = new ByteFifo();
   private estimatedBytes = 0;
+  /** The last authorize timestamp appended: the next is never earlier. */
+  private lastAuthorizeMs = Number.NEGATIVE_INFINITY;
   /** When the oldest waiting line arrived (clock ms); a batch is due `flushDelayMs` after. */
   firstAt = 0;
   inFlight: Batch | undefined;
@@ -59,13 +148,32 @@ export class OrgQueue {
     return this.estimatedBytes;
   }
 
-  /** O(1) amortised: the telemetry sink calls this on the request path. */
-  append(line: PendingLine, now: number): void {
+  /** O(1) amortised. */
+  append(line: AuditLine, now: number): void {
+    this.arrive(now);
+    this.lines.push(line);
+    this.estimatedBytes += estimate(line);
+    this.bound();
+  }
+
+  /** An authorize decision's line, serialised now. O(1) amortised: the telemetry sink calls this on the request path. */
+  appendAuthorize(ms: number, text: string, now: number): void {
+    this.arrive(now);
+    const at = Math.max(ms, this.lastAuthorizeMs);
+    this.lastAuthorizeMs = at;
+    const size = this.values.push(`${streamValue(at, text)},`);
+    this.lines.push(size);
+    this.estimatedBytes += size;
+    this.bound();
+  }
+
+  private arrive(now: number): void {
     if (this.waiting() === 0) {
       this.firstAt = now;
     }
-    this.lines.push(line);
-    this.estimatedBytes += estimate(line);
+  }
+
+  private bound(): void {
     if (this.waiting() > this.capacity) {
       this.dropOldest(this.waiting() - this.capacity);
     }
@@ -74,7 +182,10 @@ export class OrgQueue {
   private dropOldest(count: number): void {
     for (let i = 0; i < count; i++) {
       const line = this.lines[this.head];
-      if (line !== undefined) {
+      if (typeof line === "number") {
+        this.values.drop(line);
+        this.estimatedBytes -= line;
+      } else if (line !== undefined) {
         this.estimatedBytes -= estimate(line);
       }
       this.lines[this.head] = undefined;
@@ -97,26 +208,36 @@ export class OrgQueue {
    * grouped into the audit and authorize streams, each in timestamp order as Loki requires.
    */
   take(maxBytes: number): Batch {
-    const taken: PendingLine[] = [];
+    const entries: Array<AuditLine | number> = [];
     let size = ENVELOPE_BYTES;
-    const audit: string[] = [];
-    const authorize: string[] = [];
-    const values: Array<{ line: PendingLine; value: string }> = [];
+    const audit: Array<{ line: AuditLine; value: string }> = [];
+    let authorizeBytes = 0;
     while (this.head < this.lines.length) {
       const line = this.lines[this.head];
       if (line === undefined) {
         this.head += 1;
         continue;
       }
-      const value = streamValue(line.ms, line.text);
-      const valueBytes = Buffer.byteLength(value, "utf8") + 1;
-      if (taken.length > 0 && size + valueBytes > maxBytes) {
+      let valueBytes: number;
+      let value: string | undefined;
+      if (typeof line === "number") {
+        valueBytes = line;
+      } else {
+        value = streamValue(line.ms, line.text);
+        valueBytes = Buffer.byteLength(value, "utf8") + 1;
+      }
+      if (entries.length > 0 && size + valueBytes > maxBytes) {
         break;
       }
       size += valueBytes;
-      taken.push(line);
-      values.push({ line, value });
-      this.estimatedBytes -= estimate(line);
+      entries.push(line);
+      if (typeof line === "number") {
+        authorizeBytes += line;
+        this.estimatedBytes -= line;
+      } else {
+        audit.push({ line, value: value ?? "" });
+        this.estimatedBytes -= estimate(line);
+      }
       this.lines[this.head] = undefined;
       this.head += 1;
     }
@@ -129,20 +250,36 @@ export class OrgQueue {
       // Lines left behind a full batch are due as soon as it is through.
       this.firstAt = Number.NEGATIVE_INFINITY;
     }
-    values.sort((a, b) => byMs(a.line, b.line));
-    for (const { line, value } of values) {
-      (line.source === "audit" ? audit : authorize).push(value);
-    }
     const streams: string[] = [];
     if (audit.length > 0) {
-      streams.push(streamJson({ org_id: this.target.orgId, source: "audit" }, audit));
-    }
-    if (authorize.length > 0) {
+      audit.sort((a, b) => a.line.ms - b.line.ms);
       streams.push(
-        streamJson({ org_id: this.target.orgId, source: "authorize", instance: this.instance }, authorize),
+        streamJson(
+          { org_id: this.target.orgId, source: "audit" },
+          audit.map((a) => a.value),
+        ),
       );
     }
-    const batch = { lines: taken, body: pushBody(streams) };
+    let body: Buffer;
+    let authorizeAt = 0;
+    if (authorizeBytes === 0) {
+      body = Buffer.from(pushBody(streams), "utf8");
+    } else {
+      // The authorize stream's values are the fifo's first bytes, as they are, less the last one's comma.
+      const labels = JSON.stringify({
+        org_id: this.target.orgId,
+        source: "authorize",
+        instance: this.instance,
+      });
+      const head = Buffer.from(
+        `{"streams":[${streams.map((s) => `${s},`).join("")}{"stream":${labels},"values":[`,
+        "utf8",
+      );
+      body = Buffer.concat([head, this.values.peek(authorizeBytes - 1), Buffer.from("]}]}")]);
+      authorizeAt = head.length;
+      this.values.drop(authorizeBytes);
+    }
+    const batch: Batch = { body, lines: entries.length, entries, authorizeAt, authorizeBytes };
     this.inFlight = batch;
     return batch;
   }
@@ -160,7 +297,7 @@ export class OrgQueue {
     this.inFlight = undefined;
     if (batch !== undefined) {
       this.droppedBatches += 1;
-      this.droppedLines += batch.lines.length;
+      this.droppedLines += batch.lines;
     }
     // The endpoint answers: later batches go out at the normal pace.
     this.failures = 0;
@@ -174,14 +311,19 @@ export class OrgQueue {
     this.inFlight = undefined;
     if (batch !== undefined) {
       const rest = this.lines.slice(this.head);
-      this.lines = [...batch.lines, ...rest];
+      this.lines = [...batch.entries, ...rest];
       this.head = 0;
-      for (const line of batch.lines) {
-        this.estimatedBytes += estimate(line);
+      if (batch.authorizeBytes > 0) {
+        // The values as they were taken: the body holds them less the last comma.
+        this.values.unshift(
+          batch.body.subarray(batch.authorizeAt, batch.authorizeAt + batch.authorizeBytes - 1),
+          COMMA,
+        );
       }
-      if (this.waiting() > this.capacity) {
-        this.dropOldest(this.waiting() - this.capacity);
+      for (const line of batch.entries) {
+        this.estimatedBytes += typeof line === "number" ? line : estimate(line);
       }
+      this.bound();
     }
     this.failures += 1;
     this.retryAt = retryAt;
@@ -195,13 +337,13 @@ export class OrgQueue {
   undeliveredAudit(): { earliestIdMs: number; ids: Set<string> } | undefined {
     let earliest = Number.POSITIVE_INFINITY;
     const ids = new Set<string>();
-    const visit = (line: PendingLine | undefined) => {
-      if (line?.source === "audit") {
+    const visit = (line: AuditLine | number | undefined) => {
+      if (line !== undefined && typeof line !== "number") {
         earliest = Math.min(earliest, line.idMs);
         ids.add(line.id);
       }
     };
-    for (const line of this.inFlight?.lines ?? []) {
+    for (const line of this.inFlight?.entries ?? []) {
       visit(line);
     }
     for (let i = this.head; i < this.lines.length; i++) {
