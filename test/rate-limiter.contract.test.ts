@@ -316,12 +316,29 @@ describe("memory rate limiter", () => {
       await limiter.take({ key: `k${i}`, limit: 10, windowSeconds: 1, cost: 1 });
     }
     expect(limiter.bucketCount()).toBe(1_000);
-    // One request in a 10-per-second bucket is repaid after 100 ms; every old bucket is idle now.
-    clock.advance(100);
+    // One request in a 10-per-second bucket is repaid after 100 ms; a full bucket is kept 10 s more (a bucket
+    // far from its limit is not dropped and re-created on every request), then dropped.
+    clock.advance(100 + 9_999);
+    for (let i = 0; i < 1_000; i++) {
+      await limiter.take({ key: "busy", limit: 10, windowSeconds: 1, cost: 0 });
+    }
+    expect(limiter.bucketCount()).toBe(1_000);
+    clock.advance(1);
     for (let i = 0; i < 1_000; i++) {
       await limiter.take({ key: "busy", limit: 10, windowSeconds: 1, cost: 0 });
     }
     expect(limiter.bucketCount()).toBe(0);
+  });
+
+  it("keeps a busy bucket far below its limit instead of dropping and re-creating it", async () => {
+    const clock = manualClock();
+    const limiter = track(createMemoryRateLimiter({ clock }));
+    const request = { key: "roomy", limit: 1_000_000, windowSeconds: 60, cost: 1 };
+    for (let i = 0; i < 1_000; i++) {
+      clock.advance(1);
+      expect((await limiter.take(request)).remaining).toBe(999_999);
+    }
+    expect(limiter.bucketCount()).toBe(1);
   });
 
   it("keeps a bucket that is still refilling", async () => {

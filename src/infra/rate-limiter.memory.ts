@@ -8,9 +8,17 @@ type Bucket = GcraState & {
 };
 
 /**
+ * A full bucket is dropped only after it has stayed full this long. A bucket whose limit is far above its
+ * traffic is full again a moment after each request; dropped and re-created on every request, it cost two
+ * map writes each time, and the map's table, rebuilt every few hundred of them, outlived young-generation
+ * collections (a rebuilt table is linked from the one it replaces): a steady stream of promoted garbage.
+ */
+const IDLE_GRACE_MS = 10_000;
+
+/**
  * Buckets examined for eviction per decision. Two per insert keeps the map within about twice the number of
- * buckets that are not yet full (each full pass over n buckets takes n/2 decisions, during which at most n/2
- * new ones arrive), at a cost of two map-iterator steps per call instead of a timer that stops the event
+ * buckets that are not yet full or were full for less than IDLE_GRACE_MS (each full pass over n buckets takes
+ * n/2 decisions, during which at most n/2 new ones arrive), at a cost of two map-iterator steps per call instead of a timer that stops the event
  * loop to scan a large map at once.
  */
 const SWEEP_STEPS_PER_TAKE = 2;
@@ -32,7 +40,7 @@ export function createMemoryRateLimiter(deps: { clock: Clock }): RateLimiter & {
         return;
       }
       const [key, bucket] = step.value;
-      if (bucket.idleAtMs <= nowMs) {
+      if (bucket.idleAtMs + IDLE_GRACE_MS <= nowMs) {
         buckets.delete(key);
       }
     }

@@ -10,7 +10,7 @@ export const KEY_CACHE_TTL_MS = 30_000;
  * makes its requests wait for the read when its copy expires.
  */
 export const KEY_CACHE_REFRESH_AHEAD_MS = 5_000;
-/** Bounds memory: the least recently used key is dropped beyond this many. */
+/** Bounds memory: the key least recently read is dropped beyond this many. */
 export const KEY_CACHE_MAX_KEYS = 50_000;
 
 /**
@@ -31,7 +31,13 @@ export function createKeyCache(deps: {
   const ttlMs = deps.ttlMs ?? KEY_CACHE_TTL_MS;
   const refreshAheadMs = deps.refreshAheadMs ?? KEY_CACHE_REFRESH_AHEAD_MS;
   const maxKeys = deps.maxKeys ?? KEY_CACHE_MAX_KEYS;
-  /** Insertion order is recency: a hit is moved to the end, the first entry is the least recently used. */
+  /**
+   * Insertion order is when a key was last read: the first entry is the one read longest ago. A key in use is
+   * read again every TTL (refresh-ahead), which moves it to the end, so this is least-recently-used to within
+   * one TTL. A hit does not move its entry: deleting and re-inserting on every request rebuilt the map's table
+   * every few hundred requests, and each rebuilt table, linked from the one it replaced, outlived
+   * young-generation collections (a steady stream of promoted garbage, and full collections with it).
+   */
   const entries = new Map<string, { key: ApiKeyWithOrg; expiresAt: number }>();
   const hashesByOrg = new Map<string, Set<string>>();
   /**
@@ -106,8 +112,6 @@ export function createKeyCache(deps: {
     if (hit.expiresAt - now < refreshAheadMs) {
       load(hash).catch(() => {});
     }
-    entries.delete(hash);
-    entries.set(hash, hit);
     return hit.key;
   }
 
