@@ -135,3 +135,33 @@ describe("key cache", () => {
     expect(cache.peek("h")?.name).toBe("revoked");
   });
 });
+
+describe("key cache bound", () => {
+  it("drops the key read longest ago beyond maxKeys; a refreshed key counts as read at its refresh", async () => {
+    let now = 1_000_000;
+    const cache = createKeyCache({
+      store: { findByHash: async (hash) => keyOf(hash) },
+      clock: { now: () => new Date(now) },
+      trusted: () => true,
+      ttlMs: 30_000,
+      refreshAheadMs: 5_000,
+      maxKeys: 2,
+    });
+    await cache.findByHash("a");
+    now += 1_000;
+    await cache.findByHash("b");
+    // A hit does not move its key (re-inserting on every request rebuilt the map's table: ADR 0004).
+    expect(cache.peek("a")?.name).toBe("a");
+    await cache.findByHash("c");
+    expect(cache.peek("a")).toBeUndefined();
+    expect(cache.peek("b")?.name).toBe("b");
+    // "b" in its refresh-ahead window: read again in the background, which makes it the newest.
+    now += 25_500;
+    expect(cache.peek("b")?.name).toBe("b");
+    await new Promise((resolve) => setImmediate(resolve));
+    await cache.findByHash("d");
+    expect(cache.peek("c")).toBeUndefined();
+    expect(cache.peek("b")?.name).toBe("b");
+    expect(cache.peek("d")?.name).toBe("d");
+  });
+});
