@@ -18,8 +18,8 @@ const IDLE_GRACE_MS = 10_000;
 /**
  * Buckets examined for eviction per decision. Two per insert keeps the map within about twice the number of
  * buckets that are not yet full or were full for less than IDLE_GRACE_MS (each full pass over n buckets takes
- * n/2 decisions, during which at most n/2 new ones arrive), at a cost of two map-iterator steps per call instead of a timer that stops the event
- * loop to scan a large map at once.
+ * n/2 decisions, during which at most n/2 new ones arrive), at a cost of two map-iterator steps per call
+ * instead of a timer that stops the event loop to scan a large map at once.
  */
 const SWEEP_STEPS_PER_TAKE = 2;
 

@@ -54,6 +54,12 @@ const COLUMNS = sql.join(
   sql`, `,
 );
 
+/** The rows `listActive` answers and `activeDigest` sums up: one kind's, of organizations not deleted. */
+function activeOf(integrationKind: IntegrationKind): SQL {
+  return sql`from org_integrations i join organizations o on o.id = i.org_id
+    where i.kind = ${integrationKind} and o.status <> 'deleted'`;
+}
+
 function toIntegration(row: Row): StoredIntegration {
   return {
     orgId: row.org_id,
@@ -108,9 +114,7 @@ export function createIntegrationsStore(db: Executor): IntegrationsStore {
 
     async listActive(integrationKind) {
       const found = await rows<Row>(sql`
-        select ${COLUMNS} from org_integrations i
-        join organizations o on o.id = i.org_id
-        where i.kind = ${integrationKind} and o.status <> 'deleted'
+        select ${COLUMNS} ${activeOf(integrationKind)}
         order by i.org_id`);
       return found.map(toIntegration);
     },
@@ -124,9 +128,7 @@ export function createIntegrationsStore(db: Executor): IntegrationsStore {
           coalesce(length(i.token_last4) || ':' || i.token_last4, '-') ||
           ${ms("i.created_at")} || ':' || ${ms("i.updated_at")},
           ';' order by i.org_id)), '') as digest
-        from org_integrations i
-        join organizations o on o.id = i.org_id
-        where i.kind = ${integrationKind} and o.status <> 'deleted'`);
+        ${activeOf(integrationKind)}`);
       if (found === undefined) {
         throw new Error("the integrations digest query answered no row");
       }

@@ -8,6 +8,11 @@ const ENVELOPE_BYTES = 1024;
 /** The first buffer of an org's authorize values; it doubles as needed and is let go once empty. */
 const MIN_BYTES = 4096;
 const COMMA = Buffer.from(",");
+/**
+ * Where the authorize values go in a body built by pushBody and streamJson: a raw NUL, which JSON text never
+ * holds (JSON.stringify escapes it), so it marks that one place only.
+ */
+const VALUES_MARK = "\u0000";
 
 /** An audit line's size for the size trigger (characters, not bytes: the batch itself is cut on exact sizes). */
 function estimate(line: AuditLine): number {
@@ -265,17 +270,14 @@ export class OrgQueue {
     if (authorizeBytes === 0) {
       body = Buffer.from(pushBody(streams), "utf8");
     } else {
-      // The authorize stream's values are the fifo's first bytes, as they are, less the last one's comma.
-      const labels = JSON.stringify({
-        org_id: this.target.orgId,
-        source: "authorize",
-        instance: this.instance,
-      });
-      const head = Buffer.from(
-        `{"streams":[${streams.map((s) => `${s},`).join("")}{"stream":${labels},"values":[`,
-        "utf8",
+      // The authorize stream's values are the fifo's first bytes, as they are, less the last one's comma, in
+      // the place VALUES_MARK holds in the envelope pushBody and streamJson write.
+      const labels = { org_id: this.target.orgId, source: "authorize", instance: this.instance };
+      const [before = "", after = ""] = pushBody([...streams, streamJson(labels, [VALUES_MARK])]).split(
+        VALUES_MARK,
       );
-      body = Buffer.concat([head, this.values.peek(authorizeBytes - 1), Buffer.from("]}]}")]);
+      const head = Buffer.from(before, "utf8");
+      body = Buffer.concat([head, this.values.peek(authorizeBytes - 1), Buffer.from(after, "utf8")]);
       authorizeAt = head.length;
       this.values.drop(authorizeBytes);
     }
