@@ -372,6 +372,32 @@ describe("audit events", () => {
     },
   );
 
+  it("reach an org configured while exporting, and stop once its Loki is removed", async () => {
+    const a = await orgWithLoki("audit-late-a");
+    const e = exporter({}, { audit: true });
+    await e.start();
+    await waitFor("a's audit events", () => loki.entries("audit-late-a", "audit").length >= 2);
+    // Configured after the reader matched its orgs with the queues: it must notice the new one.
+    const c = await orgWithLoki("audit-late-c");
+    await rename(c.org.id, 2);
+    const expectedC = await auditIds(c.org.id);
+    await waitFor("c's audit events", () => loki.entries("audit-late-c", "audit").length >= expectedC.length);
+    expect(loki.entries("audit-late-c", "audit").map((x) => x.line.id)).toEqual(expectedC);
+
+    await removeLoki(c.org.id);
+    // Past a config refresh (100 ms): c's queue is gone, and with it c's place in the reads.
+    await sleep(400);
+    const sent = loki.entries("audit-late-c", "audit").length;
+    await rename(c.org.id, 1);
+    await rename(a.org.id, 1);
+    const allA = await auditIds(a.org.id);
+    await waitFor("a's later events", () => loki.entries("audit-late-a", "audit").length >= allA.length);
+    expect(loki.entries("audit-late-c", "audit")).toHaveLength(sent);
+    expect(loki.problems).toEqual([]);
+    await stopped(e);
+    await removeLoki(a.org.id);
+  });
+
   it("include an event whose transaction commits after later ones were sent", async () => {
     const a = await orgWithLoki("late");
     const e = exporter({}, { audit: true });

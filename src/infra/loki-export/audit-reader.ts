@@ -53,6 +53,8 @@ type OrgReadState = {
 export function createAuditReader(deps: {
   source: LokiAuditSource;
   queues: ReadonlyMap<string, OrgQueue>;
+  /** Changes whenever an org's queue is added to `queues` or removed from it. */
+  queuesVersion(): number;
   clock: Clock;
   settings: AuditReaderSettings;
   /** An org's queue got lines. */
@@ -63,11 +65,14 @@ export function createAuditReader(deps: {
   let leading = false;
   /** The last id of a full page: the next read continues after it. */
   let pagingFrom: string | undefined;
+  /** The queuesVersion `orgs` matches: 10,000 orgs are compared with the queues only when it changed. */
+  let matchedVersion: number | undefined;
 
   function reset(): void {
     leading = false;
     orgs.clear();
     pagingFrom = undefined;
+    matchedVersion = undefined;
   }
 
   function initialState(queue: OrgQueue, cursor: AuditCursor | undefined, now: number): OrgReadState {
@@ -94,12 +99,20 @@ export function createAuditReader(deps: {
     }
     leading = true;
     const now = clock.now().getTime();
-    for (const orgId of orgs.keys()) {
-      if (!queues.has(orgId)) {
-        orgs.delete(orgId);
+    const version = deps.queuesVersion();
+    const fresh: string[] = [];
+    if (version !== matchedVersion) {
+      for (const orgId of orgs.keys()) {
+        if (!queues.has(orgId)) {
+          orgs.delete(orgId);
+        }
+      }
+      for (const orgId of queues.keys()) {
+        if (!orgs.has(orgId)) {
+          fresh.push(orgId);
+        }
       }
     }
-    const fresh = [...queues.keys()].filter((orgId) => !orgs.has(orgId));
     if (fresh.length > 0) {
       const cursors = await source.loadCursors(fresh);
       for (const orgId of fresh) {
@@ -111,6 +124,8 @@ export function createAuditReader(deps: {
       // A new org's stretch may begin before where reading had got to.
       pagingFrom = undefined;
     }
+    // Only once the cursors are loaded: a failed load is tried again at the next poll.
+    matchedVersion = version;
     const upperMs = now - settings.lagMs;
     let minAfter = Number.POSITIVE_INFINITY;
     for (const state of orgs.values()) {
@@ -147,6 +162,9 @@ export function createAuditReader(deps: {
       state.throughMs = Math.max(state.throughMs, upperMs);
       if (nextAfter > state.afterMs) {
         state.afterMs = nextAfter;
+        if (state.seen.size === 0) {
+          continue;
+        }
         for (const [id, ms] of state.seen) {
           if (ms < nextAfter) {
             state.seen.delete(id);

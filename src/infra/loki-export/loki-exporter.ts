@@ -186,6 +186,10 @@ export function createLokiExporter(options: LokiExporterOptions): LokiExporter {
 
   /** Orgs with a Loki integration, by org id: the sink finds an org's queue in one map lookup. */
   const queues = new Map<string, OrgQueue>();
+  /** Bumped whenever a queue is added or removed (the audit reader matches its orgs only then). */
+  let queuesVersion = 0;
+  /** Queues with an outcome not yet reported: the report each second visits these, not every queue. */
+  const reportable = new Set<OrgQueue>();
   /** Queues with lines waiting and no push in flight, or waiting for a retry. */
   const pending = new Set<OrgQueue>();
   const inFlight = new Set<Promise<void>>();
@@ -204,6 +208,7 @@ export function createLokiExporter(options: LokiExporterOptions): LokiExporter {
       : createAuditReader({
           source: options.audit,
           queues,
+          queuesVersion: () => queuesVersion,
           clock,
           settings: { ...DEFAULT_AUDIT, ...settings.audit },
           queued: (queue) => pending.add(queue),
@@ -252,6 +257,7 @@ export function createLokiExporter(options: LokiExporterOptions): LokiExporter {
           flushFailed?.add(queue);
           pushWarning({ org_id: target.orgId, status: outcome.status, error: outcome.error });
         }
+        reportable.add(queue);
       } finally {
         clearTimeout(slow);
         if (retrying) {
@@ -317,6 +323,7 @@ export function createLokiExporter(options: LokiExporterOptions): LokiExporter {
       const queue = queues.get(target.orgId);
       if (queue === undefined) {
         queues.set(target.orgId, new OrgQueue(target, capacity, instance));
+        queuesVersion += 1;
         continue;
       }
       const changed =
@@ -334,7 +341,9 @@ export function createLokiExporter(options: LokiExporterOptions): LokiExporter {
         // Removed: nowhere to send its lines any more.
         queue.removed = true;
         queues.delete(orgId);
+        queuesVersion += 1;
         pending.delete(queue);
+        reportable.delete(queue);
       }
     }
   }
@@ -342,8 +351,8 @@ export function createLokiExporter(options: LokiExporterOptions): LokiExporter {
   async function report(): Promise<void> {
     const results: IntegrationResult[] = [];
     const reported: Array<[OrgQueue, IntegrationResult]> = [];
-    for (const queue of queues.values()) {
-      // Dropped lines wait for the next push's outcome: a report always says how the endpoint is doing.
+    // Dropped lines wait for the next push's outcome: a report always says how the endpoint is doing.
+    for (const queue of reportable) {
       if (queue.outcome === undefined) {
         continue;
       }
@@ -361,6 +370,7 @@ export function createLokiExporter(options: LokiExporterOptions): LokiExporter {
       queue.droppedBatches = 0;
       queue.droppedLines = 0;
     }
+    reportable.clear();
     if (results.length === 0) {
       return;
     }
@@ -372,6 +382,9 @@ export function createLokiExporter(options: LokiExporterOptions): LokiExporter {
         queue.outcome ??= { ok: result.ok, error: result.error };
         queue.droppedBatches += result.droppedBatches;
         queue.droppedLines += result.droppedLines;
+        if (!queue.removed) {
+          reportable.add(queue);
+        }
       }
       throw err;
     }

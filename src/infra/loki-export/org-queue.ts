@@ -5,9 +5,10 @@ import type { LokiTarget } from "./types.ts";
 const VALUE_OVERHEAD = 32;
 /** Room kept in a batch for the body's envelope and the two streams' labels. */
 const ENVELOPE_BYTES = 1024;
-/** The first buffer of an org's authorize values; it doubles as needed and is let go once empty. */
+/** The first buffer of an org's authorize values; it doubles as needed and is let go once the org is quiet. */
 const MIN_BYTES = 4096;
 const COMMA = Buffer.from(",");
+const EMPTY = Buffer.alloc(0);
 /**
  * Where the authorize values go in a body built by pushBody and streamJson: a raw NUL, which JSON text never
  * holds (JSON.stringify escapes it), so it marks that one place only.
@@ -25,7 +26,7 @@ function estimate(line: AuditLine): number {
  * thousand per second and were copied twice, then promoted, by the garbage collector.
  */
 class ByteFifo {
-  private buf: Buffer = Buffer.alloc(0);
+  private buf: Buffer = EMPTY;
   private start = 0;
   private end = 0;
 
@@ -50,8 +51,18 @@ class ByteFifo {
   drop(n: number): void {
     this.start += n;
     if (this.start >= this.end) {
-      // Empty: the buffer goes, so 10,000 quiet orgs hold none.
-      this.buf = Buffer.alloc(0);
+      // Empty: the next bytes go at the front of the same buffer. A busy org's buffer is taken empty every
+      // batch and filled again at once; allocating it afresh each time cost a young-generation sweep of
+      // its old buffers (and their growth by doubling) on every batch.
+      this.start = 0;
+      this.end = 0;
+    }
+  }
+
+  /** Lets the buffer go when nothing waits in it, so 10,000 quiet orgs hold none. */
+  release(): void {
+    if (this.end === this.start && this.buf.length > 0) {
+      this.buf = EMPTY;
       this.start = 0;
       this.end = 0;
     }
@@ -291,6 +302,14 @@ export class OrgQueue {
     this.failures = 0;
     this.retryAt = 0;
     this.outcome = { ok: true, error: null };
+    this.idle();
+  }
+
+  /** Nothing came while a batch was on its way: the org is quiet, its buffer goes until its next line. */
+  private idle(): void {
+    if (this.waiting() === 0) {
+      this.values.release();
+    }
   }
 
   /** Loki refused the batch's content: it is given up and counted. */
@@ -305,6 +324,7 @@ export class OrgQueue {
     this.failures = 0;
     this.retryAt = 0;
     this.outcome = { ok: false, error };
+    this.idle();
   }
 
   /** The push failed (unreachable, timed out, 5xx, 429, 401…): the batch waits in front for the retry. */

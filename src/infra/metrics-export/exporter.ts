@@ -85,6 +85,8 @@ const DEFAULT_PUSH_TIMEOUT_MS = 10_000;
 const SPREAD_SHARE = 0.8;
 /** A push due within this long of the previous one starts with it instead of waiting on its own timer. */
 const PACE_MS = 20;
+/** Work of one interval done in one go before the requests waiting meanwhile are let through. */
+const SLICE_MS = 0.25;
 /** A failing endpoint is skipped for 1, 2, 4, … intervals after each failure, up to this many. */
 const MAX_BACKOFF_INTERVALS = 16;
 const DEFAULT_RESEND_UNCHANGED_SECONDS = 60;
@@ -98,10 +100,17 @@ function semaphore(size: number) {
   let inside = 0;
   const waiting: ((entered: boolean) => void)[] = [];
   return {
-    /** True once inside; false when no slot freed up within `waitMs` (0: do not wait). */
-    async acquire(waitMs: number): Promise<boolean> {
+    /** True when a slot was free, and taken. */
+    tryAcquire(): boolean {
       if (inside < size) {
         inside++;
+        return true;
+      }
+      return false;
+    },
+    /** True once inside; false when no slot freed up within `waitMs` (0: do not wait). */
+    async acquire(waitMs: number): Promise<boolean> {
+      if (this.tryAcquire()) {
         return true;
       }
       if (waitMs <= 0) {
@@ -134,17 +143,49 @@ function semaphore(size: number) {
   };
 }
 
-/** What a push carries, but its timestamps: equal for two pushes whose series and values are the same. */
-function fingerprintOf(samples: readonly MetricSample[]): string {
-  let text = "";
-  for (const s of samples) {
-    text += s.family.name;
-    for (const l of s.labels) {
-      text += `\u0000${l.value}`;
-    }
-    text += `=${s.value}\n`;
+/*
+ * A push's fingerprint: a 53-bit hash of what it carries but its timestamps (families, label values and
+ * values, in order). Two lanes of a multiply-rotate hash, kept in module scope so that hashing allocates
+ * nothing. It used to be the text itself: every push kept a string of a kilobyte or more (built by
+ * concatenation, so a tree of pieces) for a minute, which all ended up in the old generation. Two pushes
+ * whose contents differ share a fingerprint with a chance of about 2^-53; the cost of that would be one
+ * changed push held back until the unchanged resend (resendUnchangedSeconds).
+ */
+let lane1 = 0;
+let lane2 = 0;
+const valueBits = new Float64Array(1);
+const valueWords = new Uint32Array(valueBits.buffer);
+
+function mix(word: number): void {
+  lane1 = Math.imul(((lane1 << 5) | (lane1 >>> 27)) ^ word, 0x9e3779b1);
+  lane2 = Math.imul(((lane2 << 7) | (lane2 >>> 25)) ^ word, 0x85ebca77);
+}
+
+function mixText(text: string): void {
+  for (let i = 0; i < text.length; i++) {
+    mix(text.charCodeAt(i));
   }
-  return text;
+  // A separator no UTF-16 code unit equals: "ab" + "c" and "a" + "bc" differ.
+  mix(0x10000);
+}
+
+/** Equal for two pushes whose series and values are the same (see above). */
+export function fingerprintOf(samples: readonly MetricSample[]): number {
+  lane1 = 0x811c9dc5;
+  lane2 = samples.length;
+  for (const s of samples) {
+    mixText(s.family.name);
+    for (const l of s.labels) {
+      mixText(l.value);
+    }
+    valueBits[0] = s.value;
+    mix(valueWords[0] ?? 0);
+    mix(valueWords[1] ?? 0);
+  }
+  // Each lane's high bits into its low ones, and each lane into the other, before 53 bits are taken.
+  const a = Math.imul(lane1 ^ (lane1 >>> 16), 0x85ebca6b) ^ lane2;
+  const b = Math.imul(lane2 ^ (lane2 >>> 13), 0xc2b2ae35) ^ a;
+  return (Math.imul(a ^ (a >>> 15), 0x27d4eb2f) >>> 0) * 0x200000 + ((b ^ (b >>> 16)) >>> 11);
 }
 
 /** A fixed fraction in [0, 1) per organization: its push's place in every interval. */
@@ -203,9 +244,13 @@ export function createMetricsExporter(options: MetricsExporterOptions): MetricsE
     return share;
   }
   /** Per organization: what its last successful push carried (values and labels) and when. */
-  const lastSent = new Map<string, { fingerprint: string; at: number }>();
+  const lastSent = new Map<string, { fingerprint: number; at: number }>();
   /** Per organization whose last push failed: consecutive failures, intervals left to skip, the last error. */
   const failing = new Map<string, { failures: number; skip: number; error: string }>();
+  /** The organizations in the order of their offsets in an interval, and the integrations they were made of. */
+  let plan:
+    | { targets: readonly IntegrationConfig[]; ordered: Array<{ t: IntegrationConfig; at: number }> }
+    | undefined;
   let figures = new Map<string, OrgFigures>();
   let figuresReadAt = Number.NEGATIVE_INFINITY;
   let stopped = true;
@@ -261,10 +306,14 @@ export function createMetricsExporter(options: MetricsExporterOptions): MetricsE
    * One organization's push of this interval, or its skip while its endpoint is backing off; undefined when
    * there is nothing to send (no traffic in this process, and the figures are another process's to push).
    */
-  async function exportOrg(
+  /**
+   * The result at once when nothing is pushed (a skip while backing off, nothing to send, nothing new);
+   * else the push, already on its way when a slot was free.
+   */
+  function exportOrg(
     target: IntegrationConfig,
     deadline: number,
-  ): Promise<IntegrationResult | undefined> {
+  ): IntegrationResult | undefined | Promise<IntegrationResult> {
     const state = failing.get(target.orgId);
     const base = { orgId: target.orgId, kind: "prometheus" as const, droppedLines: 0 };
     if (state !== undefined && state.skip > 0) {
@@ -289,9 +338,28 @@ export function createMetricsExporter(options: MetricsExporterOptions): MetricsE
     // A failing endpoint gets a slot of its own share only if one is free; a healthy one waits for a slot
     // until the interval is over. Either way a push that did not start this interval is a dropped batch.
     const slots = state === undefined ? healthySlots : failingSlots;
-    if (!(await slots.acquire(state === undefined ? deadline - performance.now() : 0))) {
-      return { ...base, ok: false, error: state?.error ?? SKIPPED, droppedBatches: 1 };
+    if (slots.tryAcquire()) {
+      return pushOrg(target, samples, fingerprint, state, slots);
     }
+    const waitMs = state === undefined ? deadline - performance.now() : 0;
+    return slots
+      .acquire(waitMs)
+      .then((entered) =>
+        entered
+          ? pushOrg(target, samples, fingerprint, state, slots)
+          : { ...base, ok: false, error: state?.error ?? SKIPPED, droppedBatches: 1 },
+      );
+  }
+
+  /** One push, inside a slot of `slots` (released here), and what it means for the org's backoff. */
+  async function pushOrg(
+    target: IntegrationConfig,
+    samples: MetricSample[],
+    fingerprint: number,
+    state: { failures: number } | undefined,
+    slots: ReturnType<typeof semaphore>,
+  ): Promise<IntegrationResult> {
+    const base = { orgId: target.orgId, kind: "prometheus" as const, droppedLines: 0 };
     let outcome: ProbeResult;
     try {
       outcome = await push(target, remoteWriteBody(toTimeSeries(samples, clock.now().getTime())));
@@ -302,8 +370,17 @@ export function createMetricsExporter(options: MetricsExporterOptions): MetricsE
       failing.delete(target.orgId);
       // After a process's first push of an organization, its unchanged resends are spread over the minute
       // by its fixed share, so 10,000 organizations first pushed in one interval do not all come back in one.
-      const at = clock.now().getTime() - (lastSent.has(target.orgId) ? 0 : offsetOf(target.orgId) * resendMs);
-      lastSent.set(target.orgId, { fingerprint, at });
+      const sent = lastSent.get(target.orgId);
+      if (sent === undefined) {
+        lastSent.set(target.orgId, {
+          fingerprint,
+          at: clock.now().getTime() - offsetOf(target.orgId) * resendMs,
+        });
+      } else {
+        // Updated in place: an entry lives for minutes, a new one per push would be old-generation garbage.
+        sent.fingerprint = fingerprint;
+        sent.at = clock.now().getTime();
+      }
       return { ...base, ok: true, error: null, droppedBatches: 0 };
     }
     const failures = (state?.failures ?? 0) + 1;
@@ -354,34 +431,56 @@ export function createMetricsExporter(options: MetricsExporterOptions): MetricsE
       );
       return [];
     }
-    // What is kept per organization (backoff, last push, offset) is forgotten once it no longer exports.
-    const current = new Set(targets.map((t) => t.orgId));
-    for (const perOrg of [failing, lastSent, offsets]) {
-      for (const orgId of perOrg.keys()) {
-        if (!current.has(orgId)) {
-          perOrg.delete(orgId);
+    // The integrations service answers the very same array while nothing changed: 10,000 organizations are
+    // then neither compared with what is kept per organization nor sorted again.
+    if (plan?.targets !== targets) {
+      // What is kept per organization (backoff, last push, offset) is forgotten once it no longer exports.
+      const current = new Set(targets.map((t) => t.orgId));
+      for (const perOrg of [failing, lastSent, offsets]) {
+        for (const orgId of perOrg.keys()) {
+          if (!current.has(orgId)) {
+            perOrg.delete(orgId);
+          }
         }
       }
+      plan = {
+        targets,
+        ordered: targets
+          .map((t) => ({ t, at: offsetOf(t.orgId) * intervalMs * SPREAD_SHARE }))
+          .sort((a, b) => a.at - b.at),
+      };
     }
+    const { ordered } = plan;
     await refreshFigures(targets, !spread);
     const started = performance.now();
-    const ordered = targets
-      .map((t) => ({ t, at: spread ? offsetOf(t.orgId) * intervalMs * SPREAD_SHARE : 0 }))
-      .sort((a, b) => a.at - b.at);
-    const pending: Promise<IntegrationResult | undefined>[] = [];
+    const results: IntegrationResult[] = [];
+    const pushes: Promise<IntegrationResult>[] = [];
     const deadline = started + intervalMs;
+    let sliceStart = performance.now();
     for (const { t, at } of ordered) {
-      const wait = started + at - performance.now();
+      const now = performance.now();
+      // Not spread (exportOnce): every push now.
+      const wait = spread ? started + at - now : 0;
       if (wait > PACE_MS && !stopped) {
         await sleep(wait);
+        sliceStart = performance.now();
+      } else if (spread && now - sliceStart > SLICE_MS) {
+        // Requests are answered between slices: a run of pushes due together never holds them up for long.
+        await new Promise<void>((resolve) => setImmediate(resolve));
+        sliceStart = performance.now();
       }
       if (spread && stopped) {
         // Shutting down: the pushes not yet started are left to the next process's counters.
         break;
       }
-      pending.push(exportOrg(t, deadline));
+      const result = exportOrg(t, deadline);
+      if (result instanceof Promise) {
+        pushes.push(result);
+      } else if (result !== undefined) {
+        results.push(result);
+      }
     }
-    const results = (await Promise.all(pending)).filter((r) => r !== undefined);
+    results.push(...(await Promise.all(pushes)));
     await record(results);
     return results;
   }
