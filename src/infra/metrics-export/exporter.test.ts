@@ -2,7 +2,11 @@ import { describe, expect, it } from "vitest";
 import { fingerprintOf } from "./exporter.ts";
 import { FAMILIES, type MetricSample } from "./org-metrics.ts";
 
-function sample(values: string[], value: number, family = FAMILIES.requests): MetricSample {
+function sample(
+  values: string[],
+  value: number,
+  family: MetricSample["family"] = FAMILIES.requests,
+): MetricSample {
   return { family, labels: values.map((v, i) => ({ name: `l${i}`, value: v })), value };
 }
 
