@@ -75,6 +75,9 @@
  *   BENCH_CPU_PROF=<dir>: write a V8 CPU profile of each Orgplane process there (open in Chrome DevTools).
  *   BENCH_NODE_FLAGS, BENCH_LOG_DIR: more Node flags for each Orgplane process (e.g. --trace-gc), and a
  *     directory to keep each one's log in (bench/common.ts).
+ *   BENCH_SERVER_CPUS=<cpu list>: confine each Orgplane process to these CPUs (taskset); run the bench itself
+ *     under `taskset -c <the others>` so that the load generator and the receivers stay off them, e.g.
+ *     BENCH_SERVER_CPUS=1 taskset -c 0 npm run bench:authorize.
  *   BENCH_LOG_LEVEL: Orgplane's LOG_LEVEL during the run (default info).
  *   BENCH_REDIS_URL / TEST_REDIS_URL, else redis://127.0.0.1:6379 when it answers; the Redis rows skip otherwise.
  */
@@ -102,6 +105,7 @@ import {
   LatencyHistogram,
   LOG_LEVEL,
   onCleanup,
+  placement,
   postgresCpuSeconds,
   processCpuSeconds,
   ROOT,
@@ -1082,7 +1086,8 @@ async function exportComparison(): Promise<void> {
   console.log(
     `\nexport comparison (issue 9): ${EXPORT_ORGS.toLocaleString("en-US")} orgs on ${database.label}; authorize at ` +
       `${CONNECTIONS} connections, memory limiter, the keys of ${EXPORT_LOAD_ORGS} orgs in turn ` +
-      `(${EXPORT_DENIED_ORGS} of them limited to 1 ${CATEGORY} request a minute: their decisions are denials)`,
+      `(${EXPORT_DENIED_ORGS} of them limited to 1 ${CATEGORY} request a minute: their decisions are denials); ` +
+      placement(),
   );
 
   process.stdout.write(
@@ -1376,7 +1381,7 @@ async function measureHotPath(): Promise<void> {
   console.log(
     `autocannon ${CONNECTIONS} connections on loopback, in this process; ${WARMUP_SECONDS} s warm-up + ` +
       `${MEASURE_SECONDS} s measured per row; Node ${process.version}, ${availableParallelism()} CPUs, ` +
-      `load generator and servers on the same cores`,
+      placement(),
   );
   console.log(
     `Orgplane: ${database.label}; LOG_LEVEL=${LOG_LEVEL}; org limit ${CATEGORY} = ${HUGE_LIMIT.toLocaleString("en-US")}/min; ` +

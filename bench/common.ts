@@ -30,12 +30,18 @@ export function spawnChild(
   args: string[],
   env: Record<string, string>,
   logFile: string,
+  /** A taskset CPU list the child (all its threads) is confined to; undefined: any CPU. */
+  cpus?: string,
 ): Child {
   const fd = openSync(logFile, "a");
+  const [command, commandArgs] =
+    cpus === undefined
+      ? [process.execPath, args]
+      : ["taskset", ["--cpu-list", cpus, process.execPath, ...args]];
   // detached: the child leads its own process group, so one kill reaches Orgplane and its PostgreSQL.
   // Output goes to a file, not a pipe: reading the log lines would cost this process (the load generator)
   // CPU and distort the figures.
-  const proc = spawn(process.execPath, args, {
+  const proc = spawn(command, commandArgs, {
     cwd: ROOT,
     env: { ...process.env, ...env },
     detached: true,
@@ -187,6 +193,38 @@ export async function waitForStatus(child: Child, url: string, logFile: string):
 export type Orgplane = { child: Child; port: number; logFile: string; operatorKey: string };
 
 /**
+ * BENCH_SERVER_CPUS: a CPU list (`taskset --cpu-list`) every Orgplane process is confined to, so that it does not
+ * share cores with the load generator and the receivers (run the bench itself under `taskset` for the rest).
+ */
+export const SERVER_CPUS = serverCpus(process.env.BENCH_SERVER_CPUS);
+
+function serverCpus(value: string | undefined): string | undefined {
+  if (value === undefined || value === "") {
+    return undefined;
+  }
+  if (!/^\d+(-\d+)?(,\d+(-\d+)?)*$/.test(value)) {
+    throw new Error(`BENCH_SERVER_CPUS must be a CPU list such as 1 or 2-3, got '${value}'`);
+  }
+  return value;
+}
+
+/** How the processes were placed, for a report's header. */
+export function placement(): string {
+  return SERVER_CPUS === undefined
+    ? "load generator, receivers and servers on the same cores"
+    : `Orgplane confined to CPU ${SERVER_CPUS} (BENCH_SERVER_CPUS); this process on CPU ${affinityOfSelf()}`;
+}
+
+function affinityOfSelf(): string {
+  try {
+    const status = readFileSync("/proc/self/status", "utf8");
+    return /Cpus_allowed_list:\s*(\S+)/.exec(status)?.[1] ?? "?";
+  } catch {
+    return "?";
+  }
+}
+
+/**
  * `node src/main.ts` (as `npm start` runs it) on a free loopback port with its data directory `dataDir`,
  * answering /readyz, and the operator key it wrote there. `env` goes over
  * the defaults: LOG_LEVEL, and no DATABASE_URL, REDIS_URL, ORGPLANE_CONFIG or ORGPLANE_PRESET, whatever the
@@ -221,6 +259,7 @@ export async function startOrgplane(
       ...env,
     },
     logFile,
+    SERVER_CPUS,
   );
   const logDir = process.env.BENCH_LOG_DIR;
   if (logDir !== undefined && logDir !== "") {
