@@ -75,8 +75,9 @@
  *   BENCH_CPU_PROF=<dir>: write a V8 CPU profile of each Orgplane process there (open in Chrome DevTools).
  *   BENCH_NODE_FLAGS, BENCH_LOG_DIR: more Node flags for each Orgplane process (e.g. --trace-gc), and a
  *     directory to keep each one's log in (bench/common.ts).
- *   BENCH_SERVER_CPUS=<cpu list>: confine each Orgplane process to these CPUs (taskset); run the bench itself
- *     under `taskset -c <the others>` so that the load generator and the receivers stay off them, e.g.
+ *   BENCH_SERVER_CPUS=<cpu list>: confine each Orgplane process and the bare baseline server to these CPUs
+ *     (taskset); run the bench itself under `taskset -c <the others>` so that the load generator and the
+ *     receivers stay off them, e.g.
  *     BENCH_SERVER_CPUS=1 taskset -c 0 npm run bench:authorize.
  *   BENCH_LOG_LEVEL: Orgplane's LOG_LEVEL during the run (default info).
  *   BENCH_REDIS_URL / TEST_REDIS_URL, else redis://127.0.0.1:6379 when it answers; the Redis rows skip otherwise.
@@ -109,6 +110,7 @@ import {
   postgresCpuSeconds,
   processCpuSeconds,
   ROOT,
+  SERVER_CPUS,
   spawnChild,
   startOrgplane as startServer,
   stopChild,
@@ -417,7 +419,14 @@ type Bare = { get: Measured; post: Measured; paced?: Paced };
 async function measureBare(workDir: string, authorizeRequest: Target, fixedRate = 0): Promise<Bare> {
   const port = await freePort();
   const logFile = join(workDir, "bare.log");
-  const child = spawnChild("bare node:http server", ["-e", BARE_SERVER], { PORT: String(port) }, logFile);
+  // On Orgplane's CPUs when BENCH_SERVER_CPUS confines it: the baseline runs where the server it judges runs.
+  const child = spawnChild(
+    "bare node:http server",
+    ["-e", BARE_SERVER],
+    { PORT: String(port) },
+    logFile,
+    SERVER_CPUS,
+  );
   try {
     await waitForStatus(child, `http://127.0.0.1:${port}/`, logFile);
     const get = await measure(port, { method: "GET", path: "/", expect: '"hello"' });

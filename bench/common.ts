@@ -193,8 +193,9 @@ export async function waitForStatus(child: Child, url: string, logFile: string):
 export type Orgplane = { child: Child; port: number; logFile: string; operatorKey: string };
 
 /**
- * BENCH_SERVER_CPUS: a CPU list (`taskset --cpu-list`) every Orgplane process is confined to, so that it does not
- * share cores with the load generator and the receivers (run the bench itself under `taskset` for the rest).
+ * BENCH_SERVER_CPUS: a CPU list (`taskset --cpu-list`) every Orgplane process (and bench:authorize's bare baseline
+ * server) is confined to, so that it does not share cores with the load generator and the receivers (run the
+ * bench itself under `taskset` for the rest).
  */
 export const SERVER_CPUS = serverCpus(process.env.BENCH_SERVER_CPUS);
 
@@ -212,7 +213,8 @@ function serverCpus(value: string | undefined): string | undefined {
 export function placement(): string {
   return SERVER_CPUS === undefined
     ? "load generator, receivers and servers on the same cores"
-    : `Orgplane confined to CPU ${SERVER_CPUS} (BENCH_SERVER_CPUS); this process on CPU ${affinityOfSelf()}`;
+    : `Orgplane and the bare baseline server confined to CPU ${SERVER_CPUS} (BENCH_SERVER_CPUS); this ` +
+        `process (the load generator) and its other children (the export receivers) on CPU ${affinityOfSelf()}`;
 }
 
 function affinityOfSelf(): string {

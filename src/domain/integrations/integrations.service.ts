@@ -1,3 +1,4 @@
+import { setImmediate as nextTurn } from "node:timers/promises";
 import type { Clock } from "../../lib/clock.ts";
 import { AppError } from "../../lib/errors.ts";
 import type { JsonValue } from "../../lib/json.ts";
@@ -150,7 +151,7 @@ export function createIntegrationsService(deps: {
     const seen = new Set<string>();
     for (const [index, row] of rows.entries()) {
       if (index > 0 && index % ROWS_PER_TURN === 0) {
-        await new Promise<void>((resolve) => setImmediate(resolve));
+        await nextTurn();
       }
       const key = `${row.orgId}:${kind}`;
       seen.add(key);

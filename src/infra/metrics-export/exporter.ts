@@ -1,4 +1,5 @@
 import { createHash } from "node:crypto";
+import { setImmediate as nextTurn } from "node:timers/promises";
 import type { IntegrationsService } from "../../domain/integrations/integrations.service.ts";
 import {
   type IntegrationConfig,
@@ -304,11 +305,9 @@ export function createMetricsExporter(options: MetricsExporterOptions): MetricsE
 
   /**
    * One organization's push of this interval, or its skip while its endpoint is backing off; undefined when
-   * there is nothing to send (no traffic in this process, and the figures are another process's to push).
-   */
-  /**
-   * The result at once when nothing is pushed (a skip while backing off, nothing to send, nothing new);
-   * else the push, already on its way when a slot was free.
+   * there is nothing to send (no traffic in this process and the figures are another process's to push, or
+   * nothing new). A result comes at once when nothing is pushed; a push is already on its way when a slot
+   * was free.
    */
   function exportOrg(
     target: IntegrationConfig,
@@ -466,7 +465,7 @@ export function createMetricsExporter(options: MetricsExporterOptions): MetricsE
         sliceStart = performance.now();
       } else if (spread && now - sliceStart > SLICE_MS) {
         // Requests are answered between slices: a run of pushes due together never holds them up for long.
-        await new Promise<void>((resolve) => setImmediate(resolve));
+        await nextTurn();
         sliceStart = performance.now();
       }
       if (spread && stopped) {
