@@ -120,14 +120,15 @@ export function createIntegrationsStore(db: Executor): IntegrationsStore {
     },
 
     async activeDigest(integrationKind) {
-      // Each text column is length-prefixed, so no two different rows can read as the same text.
+      // Order-free: the rows' 64-bit hashes summed exactly (numeric), with their count; no sort, no text of
+      // every row. Every write of an integration seals its token again under a fresh IV, so the ciphertext
+      // changes with each write (a re-sealing key rotation included); the other configured columns are hashed
+      // too, each length-prefixed so no two different rows read as the same text. Two different sets of rows
+      // share a digest with a chance of about 2^-64.
       const [found] = await rows<{ digest: string }>(sql`
-        select count(*) || ':' || coalesce(md5(string_agg(
+        select count(*) || ':' || coalesce(sum(hashtextextended(
           length(i.org_id) || ':' || i.org_id || length(i.endpoint) || ':' || i.endpoint ||
-          length(i.client_id) || ':' || i.client_id || length(i.token_ciphertext) || ':' || i.token_ciphertext ||
-          coalesce(length(i.token_last4) || ':' || i.token_last4, '-') ||
-          ${ms("i.created_at")} || ':' || ${ms("i.updated_at")},
-          ';' order by i.org_id)), '') as digest
+          length(i.client_id) || ':' || i.client_id || i.token_ciphertext, 0)::numeric), 0) as digest
         ${activeOf(integrationKind)}`);
       if (found === undefined) {
         throw new Error("the integrations digest query answered no row");

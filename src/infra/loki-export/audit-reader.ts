@@ -33,6 +33,12 @@ export type AuditReaderSettings = {
    * parse and test each row against) costs more than reading the rest of the second's events.
    */
   namedOrgsMax: number;
+  /**
+   * An org with no audit event read since its cursor was saved, none held and none recent only moves its
+   * cursor forward with time: that is written at most this often (and at stop). After a crash such an org's
+   * read starts up to this much earlier and finds nothing new; 10,000 idle orgs are not written every save.
+   */
+  idleSaveMs: number;
 };
 
 type OrgReadState = {
@@ -44,6 +50,11 @@ type OrgReadState = {
   seen: Map<string, number>;
   /** What was saved last, so an unchanged cursor is not written again. */
   saved: string | undefined;
+  /** The saved cursor's throughMs, and whether it had no recent ids and no held lines (nothing to re-send). */
+  savedThroughMs: number;
+  savedIdle: boolean;
+  /** An event of this org was read since its cursor was saved. */
+  touched: boolean;
 };
 
 /**
@@ -88,7 +99,17 @@ export function createAuditReader(deps: {
         seen.set(id, ms);
       }
     }
-    return { afterMs, throughMs: Math.max(cursor?.throughMs ?? start, afterMs), seen, saved: undefined };
+    const throughMs = Math.max(cursor?.throughMs ?? start, afterMs);
+    return {
+      afterMs,
+      throughMs,
+      seen,
+      saved: undefined,
+      // A loaded cursor without recent ids counts as an idle save; an org without one is saved at once.
+      savedThroughMs: cursor?.throughMs ?? Number.NEGATIVE_INFINITY,
+      savedIdle: cursor !== undefined && cursor.recentIds.length === 0,
+      touched: false,
+    };
   }
 
   async function read(): Promise<void> {
@@ -148,6 +169,7 @@ export function createAuditReader(deps: {
         continue;
       }
       state.seen.set(row.id, idMs);
+      state.touched = true;
       queue.append({ id: row.id, idMs, ms: row.createdAt.getTime(), text: auditLine(row) }, now);
       deps.queued(queue);
     }
@@ -188,14 +210,15 @@ export function createAuditReader(deps: {
 
     /**
      * Save every org's cursor: where its undelivered audit lines begin, else how far reading got; and the ids
-     * already sent from the stretch a restart reads again. Only the leading process saves.
+     * already sent from the stretch a restart reads again. Only the leading process saves. An idle org's cursor
+     * (see `idleSaveMs`) is written only once it is that far behind, or when `all` (at stop).
      */
-    async save(): Promise<void> {
+    async save(all = false): Promise<void> {
       if (!leading) {
         return;
       }
       const cursors: Array<{ orgId: string } & AuditCursor> = [];
-      const signatures: Array<[OrgReadState, string]> = [];
+      const saves: Array<{ state: OrgReadState; signature: string; throughMs: number; idle: boolean }> = [];
       for (const [orgId, state] of orgs) {
         const queue = queues.get(orgId);
         if (queue === undefined) {
@@ -217,15 +240,31 @@ export function createAuditReader(deps: {
         if (signature === state.saved) {
           continue;
         }
+        const idle = !state.touched && recent.length === 0 && held === undefined;
+        if (idle && state.savedIdle && !all && throughMs - state.savedThroughMs < settings.idleSaveMs) {
+          continue;
+        }
         cursors.push({ orgId, throughMs, recentIds: recent.map(([id]) => id) });
-        signatures.push([state, signature]);
+        saves.push({ state, signature, throughMs, idle });
+        // Events read from here on mark the org again; those read before are in this save.
+        state.touched = false;
       }
       if (cursors.length === 0) {
         return;
       }
-      await source.saveCursors(cursors);
-      for (const [state, signature] of signatures) {
+      try {
+        await source.saveCursors(cursors);
+      } catch (err) {
+        // Not saved: these orgs are written at the next save.
+        for (const { state } of saves) {
+          state.touched = true;
+        }
+        throw err;
+      }
+      for (const { state, signature, throughMs, idle } of saves) {
         state.saved = signature;
+        state.savedThroughMs = throughMs;
+        state.savedIdle = idle;
       }
     },
 

@@ -44,6 +44,7 @@ const DEFAULT_AUDIT: AuditReaderSettings = {
   catchUpMs: 24 * 3_600_000,
   startMarginMs: 5000,
   namedOrgsMax: 500,
+  idleSaveMs: 10 * 60_000,
 };
 /** Cursors are saved this often (and at stop): a crash sends again at most this much of the audit trail. */
 const DEFAULT_CURSOR_SAVE_MS = 30_000;
@@ -494,7 +495,7 @@ export function createLokiExporter(options: LokiExporterOptions): LokiExporter {
       await Promise.race([settled(flush()), bound]);
       clearTimeout(timer);
       // Lines still undelivered hold their orgs' cursors back: a restart reads those events again.
-      await background(async () => reader?.save(), "saving audit cursors")();
+      await background(async () => reader?.save(true), "saving audit cursors")();
       await background(report, "recording Loki results")();
       await background(async () => options.audit?.close(), "releasing the audit export lock")();
     },

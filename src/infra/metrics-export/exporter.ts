@@ -453,7 +453,34 @@ export function createMetricsExporter(options: MetricsExporterOptions): MetricsE
     await refreshFigures(targets, !spread);
     const started = performance.now();
     const results: IntegrationResult[] = [];
-    const pushes: Promise<IntegrationResult>[] = [];
+    // Pushes are not kept until the interval's end (up to 15 s, long enough to reach the old generation): a
+    // push's result is taken as it comes, a success as the org's id alone (a string the target already holds).
+    const succeeded: string[] = [];
+    let pending = 0;
+    let allSettled: (() => void) | undefined;
+    let pushFailure: { err: unknown } | undefined;
+    const track = (push: Promise<IntegrationResult>): void => {
+      pending += 1;
+      push
+        .then(
+          (result) => {
+            if (result.ok) {
+              succeeded.push(result.orgId);
+            } else {
+              results.push(result);
+            }
+          },
+          (err: unknown) => {
+            pushFailure ??= { err };
+          },
+        )
+        .finally(() => {
+          pending -= 1;
+          if (pending === 0) {
+            allSettled?.();
+          }
+        });
+    };
     const deadline = started + intervalMs;
     let sliceStart = performance.now();
     for (const { t, at } of ordered) {
@@ -474,12 +501,22 @@ export function createMetricsExporter(options: MetricsExporterOptions): MetricsE
       }
       const result = exportOrg(t, deadline);
       if (result instanceof Promise) {
-        pushes.push(result);
+        track(result);
       } else if (result !== undefined) {
         results.push(result);
       }
     }
-    results.push(...(await Promise.all(pushes)));
+    if (pending > 0) {
+      await new Promise<void>((resolve) => {
+        allSettled = resolve;
+      });
+    }
+    if (pushFailure !== undefined) {
+      throw pushFailure.err;
+    }
+    for (const orgId of succeeded) {
+      results.push({ orgId, kind: "prometheus", ok: true, error: null, droppedBatches: 0, droppedLines: 0 });
+    }
     await record(results);
     return results;
   }
