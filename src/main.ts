@@ -23,7 +23,7 @@ import { createMailer, createSmtpTransport, logOnlyTransport } from "./infra/mai
 import { createHttpMetrics, createWebhookAttemptCounter } from "./infra/metrics.ts";
 import { createMetricsExporter } from "./infra/metrics-export/exporter.ts";
 import { createOidcVerifier } from "./infra/oidc.ts";
-import { createOutboundClient } from "./infra/outbound-http.ts";
+import { createThreadedOutboundClient } from "./infra/outbound-http.ts";
 import { createRateLimiter, rateLimiterStatus } from "./infra/rate-limiter.ts";
 import { createSecretBox, loadOrCreateSecretKeyFile, SecretKeyError } from "./infra/secret-box.ts";
 import { systemClock } from "./lib/clock.ts";
@@ -246,8 +246,9 @@ async function serveOn(
 
   // Each organization's metrics and logs pushed to its own Prometheus and Loki (docs/integrations.md):
   // counters and denials from the request paths of this process, figures and the audit trail read by one
-  // process at a time (advisory locks). One SSRF-guarded client (INTEGRATIONS_ALLOW_PRIVATE) for both.
-  const integrationsClient = createOutboundClient({ allowPrivate: config.integrations.allowPrivate });
+  // process at a time (advisory locks). One SSRF-guarded client (INTEGRATIONS_ALLOW_PRIVATE) for both, on a
+  // worker thread: the pushes' HTTP work stays off the thread that answers the API.
+  const integrationsClient = createThreadedOutboundClient({ allowPrivate: config.integrations.allowPrivate });
   const userAgent = `Orgplane-Export/${packageJson.version}`;
   const metricsExporter = createMetricsExporter({
     metrics: services.orgMetrics,
