@@ -484,18 +484,19 @@ export function processCpuSeconds(pid: number): number | undefined {
 }
 
 /**
- * CPU seconds of every PostgreSQL process on this machine (server and backends, whoever started them), from
- * /proc; undefined when not Linux. The export comparison charges the work the exporters make PostgreSQL do,
- * which runs on the same cores as the load generator and the server.
+ * CPU seconds of each PostgreSQL process on this machine (server and backends, whoever started them), by
+ * process (pid and start time, so a reused pid is another process), from /proc; undefined when not Linux.
+ * The export comparison charges the work the exporters make PostgreSQL do, which runs on the same cores as
+ * the load generator and the server. Compare two readings with `postgresCpuSpent`.
  */
-export function postgresCpuSeconds(): number | undefined {
+export function postgresCpuByProcess(): Map<string, number> | undefined {
   let entries: string[];
   try {
     entries = readdirSync("/proc");
   } catch {
     return undefined;
   }
-  let total = 0;
+  const byProcess = new Map<string, number>();
   for (const entry of entries) {
     if (!/^\d+$/.test(entry)) {
       continue;
@@ -505,13 +506,34 @@ export function postgresCpuSeconds(): number | undefined {
       const name = stat.slice(stat.indexOf("(") + 1, stat.lastIndexOf(")"));
       if (name === "postgres" || name.startsWith("postgres:")) {
         const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-        total += (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
+        // fields[19]: the start time, so a pid reused within the window is not mistaken for the old process.
+        byProcess.set(`${entry}:${fields[19]}`, (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS);
       }
     } catch {
       // The process ended between the listing and the read.
     }
   }
-  return total;
+  return byProcess;
+}
+
+/**
+ * The CPU seconds PostgreSQL spent between two `postgresCpuByProcess` readings: each process's own difference,
+ * a process started in between counted from zero. A process that ended in between is left out (what it spent
+ * after the first reading cannot be read any more); summing the totals instead would subtract its whole life,
+ * and a pool closing one idle connection during a window made PostgreSQL look several times cheaper.
+ */
+export function postgresCpuSpent(
+  before: Map<string, number> | undefined,
+  after: Map<string, number> | undefined,
+): number | undefined {
+  if (before === undefined || after === undefined) {
+    return undefined;
+  }
+  let spent = 0;
+  for (const [process, seconds] of after) {
+    spent += seconds - (before.get(process) ?? 0);
+  }
+  return spent;
 }
 
 /** One line of a result table: a label, a value, an optional ratio and a verdict. */
