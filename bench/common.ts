@@ -530,8 +530,8 @@ export function postgresCpuSpent(
     return undefined;
   }
   let spent = 0;
-  for (const [process, seconds] of after) {
-    spent += seconds - (before.get(process) ?? 0);
+  for (const [key, seconds] of after) {
+    spent += seconds - (before.get(key) ?? 0);
   }
   return spent;
 }
