@@ -562,6 +562,57 @@ describe("per-organization metrics", () => {
       await quiet.stop();
     });
 
+    it("builds no samples for an organization whose counters did not move until its resend is due", async () => {
+      const clock = createManualClock();
+      const { org, key } = await t.createOrgWithKey();
+      const registry = t.services.orgMetrics;
+      let built = 0;
+      const lazy = createMetricsExporter({
+        // The same registry, counting the samples built for this organization.
+        metrics: {
+          ...registry,
+          samples(orgId, figures, includeOpenWindow) {
+            if (orgId === org.id) {
+              built += 1;
+            }
+            return registry.samples(orgId, figures, includeOpenWindow);
+          },
+        },
+        integrations: t.services.integrations,
+        client,
+        // Another process pushes the database figures: this one's pushes are its counters alone.
+        lease: { acquire: async () => false, release: async () => {} },
+        clock,
+        logger,
+        intervalSeconds: 15,
+      });
+      await t.services.integrations.put(t.operatorCtx, org.id, {
+        prometheus: { endpoint: receiver.url("/lazy"), id: "l", token: "tok-lazy-0001" },
+      });
+      const interval = async () => {
+        clock.advance(15_000);
+        await lazy.exportOnce();
+        return { pushes: receiver.hits("/lazy").length, built };
+      };
+      expectStatus(await t.request("POST", "/v1/authorize", { body: { key, category: "search" } }), 200);
+      expect(await interval()).toEqual({ pushes: 1, built: 1 });
+      // Until the first resend (within a minute), then three quiet intervals: once the closed utilisation
+      // window has emptied, an interval that pushes nothing builds nothing either.
+      let last = await interval();
+      for (let i = 0; i < 5 && last.pushes === 1; i++) {
+        last = await interval();
+      }
+      expect(last.pushes).toBe(2);
+      const quiet = [await interval(), await interval(), await interval()];
+      expect(quiet).toEqual([last, last, last]);
+      // The resend a minute after the last push: built once, sent once.
+      expect(await interval()).toEqual({ pushes: 3, built: last.built + 1 });
+      // New traffic moves the counters: built and pushed at the next interval.
+      expectStatus(await t.request("POST", "/v1/authorize", { body: { key, category: "search" } }), 200);
+      expect(await interval()).toEqual({ pushes: 4, built: last.built + 2 });
+      await lazy.stop();
+    });
+
     it("lets one process at a time export the database figures", async () => {
       const first = createExportLease(t.database.pool, () => {});
       const second = createExportLease(t.database.pool, () => {});

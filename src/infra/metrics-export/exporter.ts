@@ -213,6 +213,9 @@ function originOf(endpoint: string): string {
   }
 }
 
+/** What an organization's push was made of (see `lastSent`). */
+type Sent = { fingerprint: number; at: number; changes: number; figures: OrgFigures | undefined };
+
 export function createMetricsExporter(options: MetricsExporterOptions): MetricsExporter {
   const { metrics, integrations, client, lease, clock, logger } = options;
   const intervalMs = Math.max(1, options.intervalSeconds) * 1000;
@@ -244,8 +247,11 @@ export function createMetricsExporter(options: MetricsExporterOptions): MetricsE
     }
     return share;
   }
-  /** Per organization: what its last successful push carried (values and labels) and when. */
-  const lastSent = new Map<string, { fingerprint: number; at: number }>();
+  /**
+   * Per organization: what its last successful push carried (values and labels) and when, and what it was
+   * made of: the registry's change count and the figures object (replaced on every read of the figures).
+   */
+  const lastSent = new Map<string, Sent>();
   /** Per organization whose last push failed: consecutive failures, intervals left to skip, the last error. */
   const failing = new Map<string, { failures: number; skip: number; error: string }>();
   /** The organizations in the order of their offsets in an interval, and the integrations they were made of. */
@@ -319,33 +325,38 @@ export function createMetricsExporter(options: MetricsExporterOptions): MetricsE
       state.skip -= 1;
       return { ...base, ok: false, error: state.error, droppedBatches: 1 };
     }
-    const samples = metrics.samples(target.orgId, figures.get(target.orgId), false);
+    const orgFigures = figures.get(target.orgId);
+    const changes = metrics.changes(target.orgId);
+    const last = lastSent.get(target.orgId);
+    const resendDue = last === undefined || clock.now().getTime() - last.at >= resendMs;
+    if (state === undefined && !resendDue && last.changes === changes && last.figures === orgFigures) {
+      // Neither a counter nor a figure moved since the last push, which Prometheus still shows: its samples
+      // are not even built (most of 10,000 organizations, every interval).
+      return undefined;
+    }
+    const samples = metrics.samples(target.orgId, orgFigures, false);
     if (samples.length === 0) {
       return undefined;
     }
-    const fingerprint = fingerprintOf(samples);
-    const last = lastSent.get(target.orgId);
-    if (
-      state === undefined &&
-      last !== undefined &&
-      last.fingerprint === fingerprint &&
-      clock.now().getTime() - last.at < resendMs
-    ) {
+    const sent: Sent = { fingerprint: fingerprintOf(samples), at: 0, changes, figures: orgFigures };
+    if (state === undefined && !resendDue && last.fingerprint === sent.fingerprint) {
       // Nothing new since the last push, which Prometheus still shows: nothing to send this interval.
+      last.changes = changes;
+      last.figures = orgFigures;
       return undefined;
     }
     // A failing endpoint gets a slot of its own share only if one is free; a healthy one waits for a slot
     // until the interval is over. Either way a push that did not start this interval is a dropped batch.
     const slots = state === undefined ? healthySlots : failingSlots;
     if (slots.tryAcquire()) {
-      return pushOrg(target, samples, fingerprint, state, slots);
+      return pushOrg(target, samples, sent, state, slots);
     }
     const waitMs = state === undefined ? deadline - performance.now() : 0;
     return slots
       .acquire(waitMs)
       .then((entered) =>
         entered
-          ? pushOrg(target, samples, fingerprint, state, slots)
+          ? pushOrg(target, samples, sent, state, slots)
           : { ...base, ok: false, error: state?.error ?? SKIPPED, droppedBatches: 1 },
       );
   }
@@ -354,7 +365,7 @@ export function createMetricsExporter(options: MetricsExporterOptions): MetricsE
   async function pushOrg(
     target: IntegrationConfig,
     samples: MetricSample[],
-    fingerprint: number,
+    sent: Sent,
     state: { failures: number } | undefined,
     slots: ReturnType<typeof semaphore>,
   ): Promise<IntegrationResult> {
@@ -369,16 +380,16 @@ export function createMetricsExporter(options: MetricsExporterOptions): MetricsE
       failing.delete(target.orgId);
       // After a process's first push of an organization, its unchanged resends are spread over the minute
       // by its fixed share, so 10,000 organizations first pushed in one interval do not all come back in one.
-      const sent = lastSent.get(target.orgId);
-      if (sent === undefined) {
-        lastSent.set(target.orgId, {
-          fingerprint,
-          at: clock.now().getTime() - offsetOf(target.orgId) * resendMs,
-        });
+      const last = lastSent.get(target.orgId);
+      if (last === undefined) {
+        sent.at = clock.now().getTime() - offsetOf(target.orgId) * resendMs;
+        lastSent.set(target.orgId, sent);
       } else {
         // Updated in place: an entry lives for minutes, a new one per push would be old-generation garbage.
-        sent.fingerprint = fingerprint;
-        sent.at = clock.now().getTime();
+        last.fingerprint = sent.fingerprint;
+        last.at = clock.now().getTime();
+        last.changes = sent.changes;
+        last.figures = sent.figures;
       }
       return { ...base, ok: true, error: null, droppedBatches: 0 };
     }

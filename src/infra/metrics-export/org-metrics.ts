@@ -83,6 +83,8 @@ type OrgCounters = {
   /** The same for the window closed at the last rotation (what a push carries). */
   closedUtilization: Map<string, number>;
   categories: Set<string>;
+  /** Counts every change to the above: the exporter skips an organization whose count did not move. */
+  changes: number;
 };
 
 export type OrgMetrics = {
@@ -95,6 +97,11 @@ export type OrgMetrics = {
    * rotation. The exporter rotates once per push interval.
    */
   rotate(): void;
+  /**
+   * A number that moves whenever the organization's in-process counters (or its closed utilisation window)
+   * change; equal for two reads between which `samples` without the open window would be the same.
+   */
+  changes(orgId: string): number;
   /**
    * An organization's samples: this process's counters, and, when given, its database figures.
    * `includeOpenWindow`: utilisation also counts the window not yet closed (the pull endpoint's view).
@@ -185,6 +192,7 @@ export function createOrgMetrics(options: {
         utilization: new Map(),
         closedUtilization: new Map(),
         categories: new Set(),
+        changes: 0,
       };
       orgs.set(orgId, org);
     }
@@ -236,6 +244,7 @@ export function createOrgMetrics(options: {
   const telemetry: Telemetry = {
     authorizeDecision(event) {
       const org = countersOf(event.orgId);
+      org.changes += 1;
       const category = categoryOf(org, event.category);
       bump(org.decisions, category, event.reason ?? "allowed");
       if (event.limit !== undefined) {
@@ -244,6 +253,7 @@ export function createOrgMetrics(options: {
     },
     apiRequest(event) {
       const org = countersOf(event.orgId);
+      org.changes += 1;
       const category = categoryOf(org, event.category);
       bump(org.requests, category, event.outcome);
       observeLimit(org, category, event.limit);
@@ -342,9 +352,11 @@ export function createOrgMetrics(options: {
         if (org.utilization.size > 0 || org.closedUtilization.size > 0) {
           org.closedUtilization = org.utilization;
           org.utilization = new Map();
+          org.changes += 1;
         }
       }
     },
+    changes: (orgId) => orgs.get(orgId)?.changes ?? 0,
     samples,
     async render(orgId) {
       const [figures] = await options.store.readFigures([orgId], options.clock.now());
