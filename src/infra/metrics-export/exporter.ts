@@ -338,13 +338,14 @@ export function createMetricsExporter(options: MetricsExporterOptions): MetricsE
     if (samples.length === 0) {
       return undefined;
     }
-    const sent: Sent = { fingerprint: fingerprintOf(samples), at: 0, changes, figures: orgFigures };
-    if (state === undefined && !resendDue && last.fingerprint === sent.fingerprint) {
+    const fingerprint = fingerprintOf(samples);
+    if (state === undefined && !resendDue && last.fingerprint === fingerprint) {
       // Nothing new since the last push, which Prometheus still shows: nothing to send this interval.
       last.changes = changes;
       last.figures = orgFigures;
       return undefined;
     }
+    const sent: Sent = { fingerprint, at: 0, changes, figures: orgFigures };
     // A failing endpoint gets a slot of its own share only if one is free; a healthy one waits for a slot
     // until the interval is over. Either way a push that did not start this interval is a dropped batch.
     const slots = state === undefined ? healthySlots : failingSlots;
