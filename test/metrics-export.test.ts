@@ -3,7 +3,11 @@ import type { AddressInfo } from "node:net";
 import { uncompress } from "snappyjs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createLogger } from "../src/infra/logger.ts";
-import { createMetricsExporter, type MetricsExporter } from "../src/infra/metrics-export/exporter.ts";
+import {
+  createMetricsExporter,
+  type MetricsExporter,
+  placeOf,
+} from "../src/infra/metrics-export/exporter.ts";
 import { createOrgMetrics, renderExposition } from "../src/infra/metrics-export/org-metrics.ts";
 import {
   encodeWriteRequest,
@@ -521,7 +525,7 @@ describe("per-organization metrics", () => {
       expect(status.text).not.toContain("tok-backoff-0001");
     });
 
-    it("pushes an organization whose series did not change again only after a minute", async () => {
+    it("pushes an organization whose series did not change again once a minute", async () => {
       const clock = createManualClock();
       const quiet = createMetricsExporter({
         metrics: t.services.orgMetrics,
@@ -544,8 +548,8 @@ describe("per-organization metrics", () => {
       };
       expectStatus(await t.request("POST", "/v1/authorize", { body: { key, category: "search" } }), 200);
       expect(await interval()).toBe(1);
-      // No traffic and the same figures: the same values go again within a minute (the first resend falls at
-      // the organization's own place in that minute, so a whole fleet does not come back at once)…
+      // No traffic and the same figures: the same values go again within a minute (in the interval of the
+      // minute that is the organization's own, so a whole fleet does not come back at once)…
       let waited = 0;
       while ((await interval()) === 1 && waited < 4) {
         waited += 1;
@@ -611,6 +615,60 @@ describe("per-organization metrics", () => {
       expectStatus(await t.request("POST", "/v1/authorize", { body: { key, category: "search" } }), 200);
       expect(await interval()).toEqual({ pushes: 4, built: last.built + 2 });
       await lazy.stop();
+    });
+
+    it("resends each unchanged organization in the interval of the minute its place names, whatever its offset", async () => {
+      const clock = createManualClock();
+      const fleet = createMetricsExporter({
+        metrics: t.services.orgMetrics,
+        integrations: t.services.integrations,
+        client,
+        // Another process pushes the database figures: this one's pushes are its counters alone.
+        lease: { acquire: async () => false, release: async () => {} },
+        clock,
+        logger,
+        intervalSeconds: 15,
+      });
+      const orgIds: string[] = [];
+      for (let i = 0; i < 16; i++) {
+        const { org, key } = await t.createOrgWithKey();
+        await t.services.integrations.put(t.operatorCtx, org.id, {
+          prometheus: { endpoint: receiver.url(`/fleet-${i}`), id: "f", token: `tok-fleet-${i}-0001` },
+        });
+        expectStatus(await t.request("POST", "/v1/authorize", { body: { key, category: "search" } }), 200);
+        orgIds.push(org.id);
+      }
+      const pushes = () => orgIds.map((_, i) => receiver.hits(`/fleet-${i}`).length);
+      // Interval 0 pushes every org (this exporter's first), interval 1 those whose closed utilisation window
+      // emptied; from interval 2 on nothing changes.
+      for (let i = 0; i < 2; i++) {
+        clock.advance(15_000);
+        await fleet.exportOnce();
+      }
+      expect(pushes().every((n) => n >= 1)).toBe(true);
+      // Intervals 2 to 9, two minutes with nothing new: each org is resent once a minute, in the interval its
+      // place names (independent of its offset within the interval, so an interval's resends are spread over
+      // all of it, and a fleet pushed together at a start does not come back together).
+      const resentIn: number[][] = orgIds.map(() => []);
+      for (let interval = 2; interval < 10; interval++) {
+        const before = pushes();
+        clock.advance(15_000);
+        await fleet.exportOnce();
+        pushes().forEach((n, i) => {
+          if (n > (before[i] ?? 0)) {
+            resentIn[i]?.push(interval);
+          }
+        });
+      }
+      expect(resentIn).toEqual(
+        orgIds.map((orgId) => {
+          const slot = placeOf(orgId, 4).resendSlot;
+          return [2, 3, 4, 5, 6, 7, 8, 9].filter((k) => (k + slot) % 4 === 0);
+        }),
+      );
+      // The 16 orgs do not all share one slot (each slot is 1 in 4).
+      expect(new Set(orgIds.map((orgId) => placeOf(orgId, 4).resendSlot)).size).toBeGreaterThan(1);
+      await fleet.stop();
     });
 
     it("lets one process at a time export the database figures", async () => {

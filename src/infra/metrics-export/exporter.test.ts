@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { fingerprintOf } from "./exporter.ts";
+import { fingerprintOf, placeOf } from "./exporter.ts";
 import { FAMILIES, type MetricSample } from "./org-metrics.ts";
 
 function sample(
@@ -45,5 +45,41 @@ describe("fingerprintOf", () => {
       seen.add(fingerprintOf([sample(["org_1", "search", "allowed"], n)]));
     }
     expect(seen.size).toBe(100_000);
+  });
+});
+
+describe("placeOf", () => {
+  it("picks an organization's resend interval independently of its place within the interval", () => {
+    // For each quarter of the interval (by share) and each of 4 resend slots: how many of 10,000 orgs. Were the
+    // slot to follow the share, the orgs resent together would all push within one quarter of an interval.
+    const cells = Array.from({ length: 4 }, () => [0, 0, 0, 0]);
+    for (let i = 0; i < 10_000; i++) {
+      const place = placeOf(`org_${i}`, 4, 4);
+      expect(place.share).toBeGreaterThanOrEqual(0);
+      expect(place.share).toBeLessThan(1);
+      // The same slot for both periods when they are equal: the figures are read in the resend's interval.
+      expect(place.figuresSlot).toBe(place.resendSlot);
+      const row = cells[Math.floor(place.share * 4)];
+      if (row !== undefined) {
+        row[place.resendSlot] = (row[place.resendSlot] ?? 0) + 1;
+      }
+    }
+    // 625 expected in each of the 16 cells; the spread of a fair split is about 24.
+    for (const row of cells) {
+      for (const n of row) {
+        expect(n).toBeGreaterThan(500);
+        expect(n).toBeLessThan(750);
+      }
+    }
+  });
+
+  it("keeps slots within their periods", () => {
+    for (let i = 0; i < 1000; i++) {
+      const place = placeOf(`org_${i}`, 3, 7);
+      expect([0, 1, 2]).toContain(place.resendSlot);
+      expect(place.figuresSlot).toBeGreaterThanOrEqual(0);
+      expect(place.figuresSlot).toBeLessThan(7);
+      expect(placeOf(`org_${i}`, 1).resendSlot).toBe(0);
+    }
   });
 });

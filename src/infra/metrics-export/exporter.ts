@@ -53,9 +53,10 @@ export type MetricsExporterOptions = {
   /** The User-Agent header of pushes. */
   userAgent?: string;
   /**
-   * An organization whose series are all unchanged since its last successful push is pushed again only after
-   * this long (default 60 s, at least the interval): Prometheus shows a series' last sample for 5 minutes, so
-   * an idle organization's graphs keep their values while 10,000 idle organizations cost a quarter of the pushes.
+   * An organization whose series are all unchanged since its last successful push is pushed again once in this
+   * long (default 60 s, rounded to whole intervals, at least one): Prometheus shows a series' last sample for
+   * 5 minutes, so an idle organization's graphs keep their values while 10,000 idle organizations cost a
+   * quarter of the pushes. Which interval of that period is an organization's is its own (see `placeOf`).
    */
   resendUnchangedSeconds?: number;
 };
@@ -88,6 +89,14 @@ const SPREAD_SHARE = 0.8;
 const PACE_MS = 20;
 /** Work of one interval done in one go before the requests waiting meanwhile are let through. */
 const SLICE_MS = 0.25;
+/**
+ * Organizations whose figures are read in one go in a spread interval, as its walk reaches them: a few small
+ * statements at a time rather than all organizations' at once (for 10,000, that was half a second of the
+ * database's CPU in one burst, once a minute, which the API's requests felt as a stall).
+ */
+const FIGURES_BATCH = 200;
+/** In a spread interval, the outcomes of the pushes so far are recorded this often, not all at its end. */
+const RECORD_EVERY_MS = 1000;
 /** A failing endpoint is skipped for 1, 2, 4, … intervals after each failure, up to this many. */
 const MAX_BACKOFF_INTERVALS = 16;
 const DEFAULT_RESEND_UNCHANGED_SECONDS = 60;
@@ -189,10 +198,27 @@ export function fingerprintOf(samples: readonly MetricSample[]): number {
   return (Math.imul(a ^ (a >>> 15), 0x27d4eb2f) >>> 0) * 0x200000 + ((b ^ (b >>> 16)) >>> 11);
 }
 
-/** A fixed fraction in [0, 1) per organization: its push's place in every interval. */
-function offsetShare(orgId: string): number {
-  return createHash("sha1").update(orgId).digest().readUInt32BE(0) / 2 ** 32;
+/**
+ * Where an organization's pushes fall, fixed per organization: `share`, a fraction in [0, 1), its place within
+ * every interval; `resendSlot`, which interval of each resend period takes its unchanged resend; `figuresSlot`,
+ * which interval of each figures period reads its database figures again. The slots come from other bits of
+ * the hash than the share, so the organizations resent (or read) in any one interval are spread over the
+ * whole of it; and from the same bits as each other, so with the default periods (a minute each) an
+ * organization's figures are read again just before its resend carries them. (When the resend followed from
+ * the time of the last push, the organizations resent together were those of neighbouring places: a quarter
+ * of 10,000 pushes fell within a quarter of every interval.)
+ */
+export function placeOf(orgId: string, resendEvery: number, figuresEvery = 1): Place {
+  const digest = createHash("sha1").update(orgId).digest();
+  const slotBits = digest.readUInt32BE(4);
+  return {
+    share: digest.readUInt32BE(0) / 2 ** 32,
+    resendSlot: slotBits % resendEvery,
+    figuresSlot: slotBits % figuresEvery,
+  };
 }
+
+type Place = { share: number; resendSlot: number; figuresSlot: number };
 
 /** The token and the Authorization value never appear in an error, whatever an endpoint echoes back. */
 function redact(text: string, target: IntegrationConfig): string {
@@ -214,7 +240,7 @@ function originOf(endpoint: string): string {
 }
 
 /** What an organization's push was made of (see `lastSent`). */
-type Sent = { fingerprint: number; at: number; changes: number; figures: OrgFigures | undefined };
+type Sent = { fingerprint: number; changes: number; figures: OrgFigures | undefined };
 
 export function createMetricsExporter(options: MetricsExporterOptions): MetricsExporter {
   const { metrics, integrations, client, lease, clock, logger } = options;
@@ -232,24 +258,28 @@ export function createMetricsExporter(options: MetricsExporterOptions): MetricsE
   const userAgent = options.userAgent ?? "Orgplane-Metrics";
   const warn = createBoundedWarning(logger, "metrics push failed");
 
-  const resendMs =
-    Math.max(intervalMs, (options.resendUnchangedSeconds ?? DEFAULT_RESEND_UNCHANGED_SECONDS) * 1000) -
-    // An interval's pushes start at a fixed offset, give or take the pacing: a resend due "60 s later" is
-    // taken by the push that falls at that time, not the one an interval after it.
-    intervalMs / 2;
-  /** Per organization: its offsetShare, computed once (every interval orders 10,000 of them). */
-  const offsets = new Map<string, number>();
-  function offsetOf(orgId: string): number {
-    let share = offsets.get(orgId);
-    if (share === undefined) {
-      share = offsetShare(orgId);
-      offsets.set(orgId, share);
+  /** Intervals in a figures period: an organization's figures are read again in one of every this many. */
+  const figuresEvery = Math.max(1, Math.round(refreshMs / intervalMs));
+  /** Intervals in a resend period: an unchanged organization is pushed in one of every this many. */
+  const resendEvery = Math.max(
+    1,
+    Math.round(((options.resendUnchangedSeconds ?? DEFAULT_RESEND_UNCHANGED_SECONDS) * 1000) / intervalMs),
+  );
+  /** Intervals begun since the start: which one of its resend period an interval is. */
+  let intervalCount = 0;
+  /** Per organization: its placeOf, computed once (every interval orders 10,000 of them). */
+  const places = new Map<string, Place>();
+  function place(orgId: string): Place {
+    let found = places.get(orgId);
+    if (found === undefined) {
+      found = placeOf(orgId, resendEvery, figuresEvery);
+      places.set(orgId, found);
     }
-    return share;
+    return found;
   }
   /**
-   * Per organization: what its last successful push carried (values and labels) and when, and what it was
-   * made of: the registry's change count and the figures object (replaced on every read of the figures).
+   * Per organization: what its last successful push carried (values and labels), and what it was made of:
+   * the registry's change count and the figures object (replaced on every read of the figures).
    */
   const lastSent = new Map<string, Sent>();
   /** Per organization whose last push failed: consecutive failures, intervals left to skip, the last error. */
@@ -258,8 +288,10 @@ export function createMetricsExporter(options: MetricsExporterOptions): MetricsE
   let plan:
     | { targets: readonly IntegrationConfig[]; ordered: Array<{ t: IntegrationConfig; at: number }> }
     | undefined;
+  /** Per organization: its figures as last read, while this process holds the lease. */
   let figures = new Map<string, OrgFigures>();
-  let figuresReadAt = Number.NEGATIVE_INFINITY;
+  /** The organizations whose figures were asked for since the lease was taken (found or not). */
+  let figuresAsked = new Set<string>();
   let stopped = true;
   let timer: NodeJS.Timeout | undefined;
   let running: Promise<unknown> = Promise.resolve();
@@ -286,22 +318,34 @@ export function createMetricsExporter(options: MetricsExporterOptions): MetricsE
     }
   }
 
-  /** Read the figures again when due and this process holds the lease; drop them when another does. */
-  async function refreshFigures(targets: readonly IntegrationConfig[], force: boolean): Promise<void> {
-    const now = performance.now();
-    if (!force && now - figuresReadAt < refreshMs) {
-      return;
-    }
-    figuresReadAt = now;
+  /** True when this process holds the lease (figures are its to push); drops the figures when another does. */
+  async function holdsLease(): Promise<boolean> {
     try {
-      if (!(await lease.acquire())) {
-        figures = new Map();
-        return;
+      if (await lease.acquire()) {
+        return true;
       }
-      const read = await metrics.readFigures(targets.map((t) => t.orgId));
-      figures = new Map(read.map((f) => [f.orgId, f]));
+      figures = new Map();
+      figuresAsked = new Set();
     } catch (err) {
-      // Pushes go on with the counters and the figures read last time; the next interval reads again.
+      // Pushes go on with the counters and the figures read last time; the next interval tries again.
+      logger.warn(
+        { err: { message: err instanceof Error ? err.message : String(err) } },
+        "reading the metrics figures failed",
+      );
+    }
+    return false;
+  }
+
+  /** Read these organizations' figures again (kept for the next pushes); on failure, the last ones stay. */
+  async function readFigures(orgIds: readonly string[]): Promise<void> {
+    for (const orgId of orgIds) {
+      figuresAsked.add(orgId);
+    }
+    try {
+      for (const f of await metrics.readFigures(orgIds)) {
+        figures.set(f.orgId, f);
+      }
+    } catch (err) {
       logger.warn(
         { err: { message: err instanceof Error ? err.message : String(err) } },
         "reading the metrics figures failed",
@@ -317,6 +361,7 @@ export function createMetricsExporter(options: MetricsExporterOptions): MetricsE
    */
   function exportOrg(
     target: IntegrationConfig,
+    interval: number,
     deadline: number,
   ): IntegrationResult | undefined | Promise<IntegrationResult> {
     const state = failing.get(target.orgId);
@@ -328,7 +373,7 @@ export function createMetricsExporter(options: MetricsExporterOptions): MetricsE
     const orgFigures = figures.get(target.orgId);
     const changes = metrics.changes(target.orgId);
     const last = lastSent.get(target.orgId);
-    const resendDue = last === undefined || clock.now().getTime() - last.at >= resendMs;
+    const resendDue = last === undefined || (interval + place(target.orgId).resendSlot) % resendEvery === 0;
     if (state === undefined && !resendDue && last.changes === changes && last.figures === orgFigures) {
       // Neither a counter nor a figure moved since the last push, which Prometheus still shows: its samples
       // are not even built (most of 10,000 organizations, every interval).
@@ -345,7 +390,7 @@ export function createMetricsExporter(options: MetricsExporterOptions): MetricsE
       last.figures = orgFigures;
       return undefined;
     }
-    const sent: Sent = { fingerprint, at: 0, changes, figures: orgFigures };
+    const sent: Sent = { fingerprint, changes, figures: orgFigures };
     // A failing endpoint gets a slot of its own share only if one is free; a healthy one waits for a slot
     // until the interval is over. Either way a push that did not start this interval is a dropped batch.
     const slots = state === undefined ? healthySlots : failingSlots;
@@ -379,16 +424,12 @@ export function createMetricsExporter(options: MetricsExporterOptions): MetricsE
     }
     if (outcome.ok) {
       failing.delete(target.orgId);
-      // After a process's first push of an organization, its unchanged resends are spread over the minute
-      // by its fixed share, so 10,000 organizations first pushed in one interval do not all come back in one.
       const last = lastSent.get(target.orgId);
       if (last === undefined) {
-        sent.at = clock.now().getTime() - offsetOf(target.orgId) * resendMs;
         lastSent.set(target.orgId, sent);
       } else {
         // Updated in place: an entry lives for minutes, a new one per push would be old-generation garbage.
         last.fingerprint = sent.fingerprint;
-        last.at = clock.now().getTime();
         last.changes = sent.changes;
         last.figures = sent.figures;
       }
@@ -431,6 +472,8 @@ export function createMetricsExporter(options: MetricsExporterOptions): MetricsE
 
   /** One interval: targets, figures, then each push at its offset (spread) or all at once. */
   async function runInterval(spread: boolean): Promise<IntegrationResult[]> {
+    const interval = intervalCount;
+    intervalCount += 1;
     metrics.rotate();
     let targets: readonly IntegrationConfig[];
     try {
@@ -445,9 +488,9 @@ export function createMetricsExporter(options: MetricsExporterOptions): MetricsE
     // The integrations service answers the very same array while nothing changed: 10,000 organizations are
     // then neither compared with what is kept per organization nor sorted again.
     if (plan?.targets !== targets) {
-      // What is kept per organization (backoff, last push, offset) is forgotten once it no longer exports.
+      // What is kept per organization (backoff, last push, place) is forgotten once it no longer exports.
       const current = new Set(targets.map((t) => t.orgId));
-      for (const perOrg of [failing, lastSent, offsets]) {
+      for (const perOrg of [failing, lastSent, places, figures, figuresAsked]) {
         for (const orgId of perOrg.keys()) {
           if (!current.has(orgId)) {
             perOrg.delete(orgId);
@@ -457,12 +500,19 @@ export function createMetricsExporter(options: MetricsExporterOptions): MetricsE
       plan = {
         targets,
         ordered: targets
-          .map((t) => ({ t, at: offsetOf(t.orgId) * intervalMs * SPREAD_SHARE }))
+          .map((t) => ({ t, at: place(t.orgId).share * intervalMs * SPREAD_SHARE }))
           .sort((a, b) => a.at - b.at),
       };
     }
     const { ordered } = plan;
-    await refreshFigures(targets, !spread);
+    // Spread: the figures of this interval's share of the organizations (and of any not read yet) are read in
+    // batches as the walk below reaches them. Not spread (exportOnce): every organization's, now.
+    const readingFigures = await holdsLease();
+    if (readingFigures && !spread) {
+      await readFigures(targets.map((t) => t.orgId));
+    }
+    const figuresDue = (orgId: string): boolean =>
+      !figuresAsked.has(orgId) || (interval + place(orgId).figuresSlot) % figuresEvery === 0;
     const started = performance.now();
     const results: IntegrationResult[] = [];
     // Pushes are not kept until the interval's end (up to 15 s, long enough to reach the old generation): a
@@ -493,9 +543,29 @@ export function createMetricsExporter(options: MetricsExporterOptions): MetricsE
           }
         });
     };
+    /** The outcomes so far, recorded; spread intervals record every RECORD_EVERY_MS, in small statements. */
+    const returned: IntegrationResult[] = [];
+    const recordSoFar = async (): Promise<void> => {
+      const batch = results.splice(0);
+      for (const orgId of succeeded.splice(0)) {
+        batch.push({ orgId, kind: "prometheus", ok: true, error: null, droppedBatches: 0, droppedLines: 0 });
+      }
+      if (!spread) {
+        returned.push(...batch);
+      }
+      await record(batch);
+    };
     const deadline = started + intervalMs;
     let sliceStart = performance.now();
-    for (const { t, at } of ordered) {
+    let recordedAt = sliceStart;
+    /** The index in `ordered` up to which this interval's figures were read. */
+    let figuresThrough = -1;
+    for (let i = 0; i < ordered.length; i++) {
+      const entry = ordered[i];
+      if (entry === undefined) {
+        break;
+      }
+      const { t, at } = entry;
       const now = performance.now();
       // Not spread (exportOnce): every push now.
       const wait = spread ? started + at - now : 0;
@@ -511,7 +581,26 @@ export function createMetricsExporter(options: MetricsExporterOptions): MetricsE
         // Shutting down: the pushes not yet started are left to the next process's counters.
         break;
       }
-      const result = exportOrg(t, deadline);
+      if (spread && readingFigures && i > figuresThrough && figuresDue(t.orgId)) {
+        // This organization's figures and those of the next ones due, in one read.
+        const batch: string[] = [];
+        let j = i;
+        for (; j < ordered.length && batch.length < FIGURES_BATCH; j++) {
+          const orgId = ordered[j]?.t.orgId;
+          if (orgId !== undefined && figuresDue(orgId)) {
+            batch.push(orgId);
+          }
+        }
+        figuresThrough = j - 1;
+        await readFigures(batch);
+        sliceStart = performance.now();
+      }
+      if (spread && sliceStart - recordedAt >= RECORD_EVERY_MS) {
+        recordedAt = sliceStart;
+        await recordSoFar();
+        sliceStart = performance.now();
+      }
+      const result = exportOrg(t, interval, deadline);
       if (result instanceof Promise) {
         track(result);
       } else if (result !== undefined) {
@@ -526,11 +615,8 @@ export function createMetricsExporter(options: MetricsExporterOptions): MetricsE
     if (pushFailure !== undefined) {
       throw pushFailure.err;
     }
-    for (const orgId of succeeded) {
-      results.push({ orgId, kind: "prometheus", ok: true, error: null, droppedBatches: 0, droppedLines: 0 });
-    }
-    await record(results);
-    return results;
+    await recordSoFar();
+    return returned;
   }
 
   function schedule(): void {
