@@ -8,14 +8,18 @@ import {
   type MetricsExporter,
   placeOf,
 } from "../src/infra/metrics-export/exporter.ts";
-import { createOrgMetrics, renderExposition } from "../src/infra/metrics-export/org-metrics.ts";
+import {
+  createOrgMetrics,
+  type OrgMetrics,
+  renderExposition,
+} from "../src/infra/metrics-export/org-metrics.ts";
 import {
   encodeWriteRequest,
   remoteWriteBody,
   type TimeSeries,
 } from "../src/infra/metrics-export/remote-write.ts";
 import { createOutboundClient } from "../src/infra/outbound-http.ts";
-import { systemClock } from "../src/lib/clock.ts";
+import { type Clock, systemClock } from "../src/lib/clock.ts";
 import { newId } from "../src/lib/ids.ts";
 import {
   createExportLease,
@@ -443,6 +447,22 @@ describe("per-organization metrics", () => {
       client.close();
     });
 
+    /** An exporter on `clock` whose figures are another process's to push: its pushes carry its counters alone. */
+    function countersOnlyExporter(
+      clock: Clock,
+      metrics: OrgMetrics = t.services.orgMetrics,
+    ): MetricsExporter {
+      return createMetricsExporter({
+        metrics,
+        integrations: t.services.integrations,
+        client,
+        lease: { acquire: async () => false, release: async () => {} },
+        clock,
+        logger,
+        intervalSeconds: 15,
+      });
+    }
+
     it("pushes each configured organization its own series, with basic auth and the protocol's headers", async () => {
       const a = await t.createOrgWithKey();
       const b = await t.createOrgWithKey();
@@ -571,24 +591,15 @@ describe("per-organization metrics", () => {
       const { org, key } = await t.createOrgWithKey();
       const registry = t.services.orgMetrics;
       let built = 0;
-      const lazy = createMetricsExporter({
-        // The same registry, counting the samples built for this organization.
-        metrics: {
-          ...registry,
-          samples(orgId, figures, includeOpenWindow) {
-            if (orgId === org.id) {
-              built += 1;
-            }
-            return registry.samples(orgId, figures, includeOpenWindow);
-          },
+      // The same registry, counting the samples built for this organization.
+      const lazy = countersOnlyExporter(clock, {
+        ...registry,
+        samples(orgId, figures, includeOpenWindow) {
+          if (orgId === org.id) {
+            built += 1;
+          }
+          return registry.samples(orgId, figures, includeOpenWindow);
         },
-        integrations: t.services.integrations,
-        client,
-        // Another process pushes the database figures: this one's pushes are its counters alone.
-        lease: { acquire: async () => false, release: async () => {} },
-        clock,
-        logger,
-        intervalSeconds: 15,
       });
       await t.services.integrations.put(t.operatorCtx, org.id, {
         prometheus: { endpoint: receiver.url("/lazy"), id: "l", token: "tok-lazy-0001" },
@@ -619,16 +630,7 @@ describe("per-organization metrics", () => {
 
     it("resends each unchanged organization in the interval of the minute its place names, whatever its offset", async () => {
       const clock = createManualClock();
-      const fleet = createMetricsExporter({
-        metrics: t.services.orgMetrics,
-        integrations: t.services.integrations,
-        client,
-        // Another process pushes the database figures: this one's pushes are its counters alone.
-        lease: { acquire: async () => false, release: async () => {} },
-        clock,
-        logger,
-        intervalSeconds: 15,
-      });
+      const fleet = countersOnlyExporter(clock);
       const orgIds: string[] = [];
       for (let i = 0; i < 16; i++) {
         const { org, key } = await t.createOrgWithKey();
