@@ -290,8 +290,6 @@ export function createMetricsExporter(options: MetricsExporterOptions): MetricsE
     | undefined;
   /** Per organization: its figures as last read, while this process holds the lease. */
   let figures = new Map<string, OrgFigures>();
-  /** The organizations whose figures were asked for since the lease was taken (found or not). */
-  let figuresAsked = new Set<string>();
   let stopped = true;
   let timer: NodeJS.Timeout | undefined;
   let running: Promise<unknown> = Promise.resolve();
@@ -325,7 +323,6 @@ export function createMetricsExporter(options: MetricsExporterOptions): MetricsE
         return true;
       }
       figures = new Map();
-      figuresAsked = new Set();
     } catch (err) {
       // Pushes go on with the counters and the figures read last time; the next interval tries again.
       logger.warn(
@@ -338,9 +335,6 @@ export function createMetricsExporter(options: MetricsExporterOptions): MetricsE
 
   /** Read these organizations' figures again (kept for the next pushes); on failure, the last ones stay. */
   async function readFigures(orgIds: readonly string[]): Promise<void> {
-    for (const orgId of orgIds) {
-      figuresAsked.add(orgId);
-    }
     try {
       for (const f of await metrics.readFigures(orgIds)) {
         figures.set(f.orgId, f);
@@ -490,7 +484,7 @@ export function createMetricsExporter(options: MetricsExporterOptions): MetricsE
     if (plan?.targets !== targets) {
       // What is kept per organization (backoff, last push, place) is forgotten once it no longer exports.
       const current = new Set(targets.map((t) => t.orgId));
-      for (const perOrg of [failing, lastSent, places, figures, figuresAsked]) {
+      for (const perOrg of [failing, lastSent, places, figures]) {
         for (const orgId of perOrg.keys()) {
           if (!current.has(orgId)) {
             perOrg.delete(orgId);
@@ -511,8 +505,10 @@ export function createMetricsExporter(options: MetricsExporterOptions): MetricsE
     if (readingFigures && !spread) {
       await readFigures(targets.map((t) => t.orgId));
     }
+    // Every exporting organization exists, so a read answers for each one asked: one without figures was not
+    // read yet, or its read failed.
     const figuresDue = (orgId: string): boolean =>
-      !figuresAsked.has(orgId) || (interval + place(orgId).figuresSlot) % figuresEvery === 0;
+      !figures.has(orgId) || (interval + place(orgId).figuresSlot) % figuresEvery === 0;
     const started = performance.now();
     const results: IntegrationResult[] = [];
     // Pushes are not kept until the interval's end (up to 15 s, long enough to reach the old generation): a
