@@ -484,6 +484,25 @@ export function processCpuSeconds(pid: number): number | undefined {
 }
 
 /**
+ * How a process's main thread (the one answering requests) was scheduled so far: milliseconds it spent ready
+ * to run but waiting for a CPU (`/proc/<pid>/task/<pid>/schedstat`, kernel scheduler statistics), and how
+ * often another task took its CPU from it (`nonvoluntary_ctxt_switches`); undefined when not readable (not
+ * Linux, or a kernel without schedstats). Compare two readings.
+ */
+export function mainThreadSchedule(pid: number): { waitMs: number; preemptions: number } | undefined {
+  try {
+    const waitNs = Number(readFileSync(`/proc/${pid}/task/${pid}/schedstat`, "utf8").split(" ")[1]);
+    const status = readFileSync(`/proc/${pid}/task/${pid}/status`, "utf8");
+    const preemptions = Number(/nonvoluntary_ctxt_switches:\s+(\d+)/.exec(status)?.[1]);
+    return Number.isFinite(waitNs) && Number.isFinite(preemptions)
+      ? { waitMs: waitNs / 1e6, preemptions }
+      : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
  * CPU seconds of each PostgreSQL process on this machine (server and backends, whoever started them), by
  * process (pid and start time, so a reused pid is another process), from /proc; undefined when not Linux.
  * The export comparison charges the work the exporters make PostgreSQL do, which runs on the same cores as
