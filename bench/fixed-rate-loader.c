@@ -13,7 +13,8 @@
  * response. Nothing is timed against wall-clock: CLOCK_MONOTONIC throughout.
  *
  * Usage: fixed-rate-loader <port> <rate> <seconds> <connections> <request file> <expect> <drain ms>
- *   request file: the request's exact bytes (sent as they are, every time);
+ *   request file: the request's exact bytes (sent as they are, every time); several requests separated by a
+ *     NUL byte are sent in turn (the k-th request issued is request k mod n);
  *   expect: a body without this text counts as a mismatch, not a latency.
  * Prints, one per line: `sent N`, `settled N` (responses read), `good_in_window N` (good responses read
  * before the window closed), `non2xx N`, `mismatches N`, `errors N` (requests lost with their connection),
@@ -47,6 +48,7 @@ typedef struct {
   int fd;
   int open;
   double *due;  /* when each of its requests was due, in order; [head, tail) still unanswered */
+  int *which;   /* which of the requests each one is, in the same order */
   long head, tail;
   size_t written; /* bytes of the request at `head` already written (a partial write waits for EPOLLOUT) */
   int writing;    /* the request at `head` is not fully written yet */
@@ -55,8 +57,10 @@ typedef struct {
 } Conn;
 
 static uint32_t hist[BUCKETS];
-static const char *request;
-static size_t request_len;
+#define MAX_REQUESTS 4096
+static const char *requests[MAX_REQUESTS];
+static size_t request_lens[MAX_REQUESTS];
+static int nrequests;
 static const char *expect;
 static long sent, settled, good_in_window, non2xx, mismatches, errors, late_ticks;
 static double late_ms;
@@ -91,6 +95,8 @@ static void lose(Conn *c) {
 
 /* Writes what is left of the request at the head of the queue; 0 when it is all written. */
 static int write_head(Conn *c, int ep) {
+  const char *request = requests[c->which[c->head]];
+  size_t request_len = request_lens[c->which[c->head]];
   while (c->written < request_len) {
     ssize_t n = write(c->fd, request + c->written, request_len - c->written);
     if (n < 0) {
@@ -262,13 +268,23 @@ int main(int argc, char **argv) {
   if (f == NULL) {
     die("request file");
   }
-  static char request_buf[65536];
-  request_len = fread(request_buf, 1, sizeof request_buf, f);
+  static char request_buf[1 << 20];
+  size_t file_len = fread(request_buf, 1, sizeof request_buf, f);
   fclose(f);
-  request = request_buf;
-  if (request_len == 0 || request_len == sizeof request_buf) {
-    fprintf(stderr, "fixed-rate-loader: the request must be 1 to 65535 bytes\n");
+  if (file_len == 0 || file_len == sizeof request_buf) {
+    fprintf(stderr, "fixed-rate-loader: the request file must hold 1 byte to 1 MiB\n");
     return 2;
+  }
+  for (size_t at = 0; at < file_len;) {
+    const char *nul = memchr(request_buf + at, 0, file_len - at);
+    size_t len = nul == NULL ? file_len - at : (size_t)(nul - (request_buf + at));
+    if (len == 0 || nrequests == MAX_REQUESTS) {
+      fprintf(stderr, "fixed-rate-loader: the request file must hold 1 to %d non-empty requests\n", MAX_REQUESTS);
+      return 2;
+    }
+    requests[nrequests] = request_buf + at;
+    request_lens[nrequests++] = len;
+    at += len + 1;
   }
 
   long total = (long)(rate * seconds + 0.5);
@@ -294,8 +310,9 @@ int main(int argc, char **argv) {
     }
     c->open = 1;
     c->due = malloc((size_t)per_conn * sizeof(double));
+    c->which = malloc((size_t)per_conn * sizeof(int));
     c->buf = malloc(READ_BUFFER);
-    if (c->due == NULL || c->buf == NULL) {
+    if (c->due == NULL || c->which == NULL || c->buf == NULL) {
       die("malloc");
     }
     struct epoll_event ev = {.events = EPOLLIN, .data.ptr = c};
@@ -349,12 +366,14 @@ int main(int argc, char **argv) {
     }
     while (sent < due_now) {
       Conn *c = &conns[sent % nconn];
+      int which = (int)(sent % nrequests);
       sent++;
       if (!c->open) {
         errors++;
         continue;
       }
       // Issued now: a wake-up later than planned is the loader's delay, not the server's.
+      c->which[c->tail] = which;
       c->due[c->tail++] = now;
       if (c->tail - c->head == 1) {
         send_next(c, ep);
