@@ -645,15 +645,23 @@ function percent(value: number): string {
 
 const LABEL_WIDTH = 58;
 
+/**
+ * What makes a fixed-rate window's figures invalid: its own problems, and a shortfall of more than
+ * RATE_TOLERANCE against the requested rate (the server could not keep up: its p99 is a saturated server's).
+ */
+function fixedRateProblems(m: Measured, requested: number): string[] {
+  return m.rps < requested * (1 - RATE_TOLERANCE)
+    ? [
+        ...m.problems,
+        `only ${perSecond(m.rps)} of the requested ${perSecond(requested)} req/s answered within the window: ` +
+          "the server could not keep up",
+      ]
+    : m.problems;
+}
+
 /** A fixed-rate row's verdict: INVALID when it went wrong or fell short of the rate, else the p99 target's. */
 function fixedRateVerdict(m: Measured, requested: number): string {
-  const problems = [...m.problems];
-  if (m.rps < requested * (1 - RATE_TOLERANCE)) {
-    problems.push(
-      `only ${perSecond(m.rps)} of the requested ${perSecond(requested)} req/s answered within the window: ` +
-        "the server could not keep up",
-    );
-  }
+  const problems = fixedRateProblems(m, requested);
   if (problems.length > 0) {
     return `INVALID: ${problems.join("; ")}`;
   }
@@ -1373,11 +1381,11 @@ async function exportComparison(): Promise<void> {
         (extra === undefined ? "" : `; ${extra}`),
     );
   };
-  // A paced window that fell short of the rate measured a saturated server: its p99 is no verdict.
-  const pacedProblems = (p: Paced): string[] =>
-    p.rps < rate * (1 - RATE_TOLERANCE)
-      ? [...p.problems, `only ${perSecond(p.rps)} of ${perSecond(rate)} req/s answered within the window`]
-      : p.problems;
+  // A run's fixed-rate minute, its shortfall against the rate (if any) among its problems.
+  const paced = (r: ExportRun): Measured & ExportWindow => ({
+    ...r.paced,
+    problems: fixedRateProblems(r.paced, r.paced.requested),
+  });
   console.log("  at saturation (autocannon, 50 connections): the throughput");
   for (const r of runs) {
     windowLine(`Orgplane POST /v1/authorize, ${r.label}`, r.saturated);
@@ -1386,11 +1394,7 @@ async function exportComparison(): Promise<void> {
     `  at ${perSecond(rate)} req/s (${percent(EXPORT_RATE_SHARE)} of the first run's throughput, open loop, bench/fixed-rate-loader.c): the p99`,
   );
   for (const r of runs) {
-    windowLine(
-      `Orgplane POST /v1/authorize, ${r.label}`,
-      { ...r.paced, problems: pacedProblems(r.paced) },
-      loaderNote(r.paced),
-    );
+    windowLine(`Orgplane POST /v1/authorize, ${r.label}`, paced(r), loaderNote(r.paced));
   }
   const meanOf = (a: Measured, b: Measured): Measured => ({
     rps: (a.rps + b.rps) / 2,
@@ -1400,14 +1404,8 @@ async function exportComparison(): Promise<void> {
   });
   const offSaturated = meanOf(off1.saturated, off2.saturated);
   const onSaturated = meanOf(on1.saturated, on2.saturated);
-  const offPaced = meanOf(
-    { ...off1.paced, problems: pacedProblems(off1.paced) },
-    { ...off2.paced, problems: pacedProblems(off2.paced) },
-  );
-  const onPaced = meanOf(
-    { ...on1.paced, problems: pacedProblems(on1.paced) },
-    { ...on2.paced, problems: pacedProblems(on2.paced) },
-  );
+  const offPaced = meanOf(paced(off1), paced(off2));
+  const onPaced = meanOf(paced(on1), paced(on2));
   line("mean without export, at saturation", offSaturated, "");
   line("mean with export, at saturation", onSaturated, "");
   line(`mean without export, at ${perSecond(rate)} req/s`, offPaced, "");
