@@ -11,10 +11,11 @@
  *         bare server answers its hello JSON to anything and never reads the body.
  *     The load generator runs in this process on the same cores, and a POST with headers and a body costs it
  *     more than a GET: comparing Orgplane's POST rows with (b) keeps the client's share out of the ratio.
- *   Orgplane: `node src/main.ts` (as `npm start` runs it) on a fresh database: GET /healthz (the framework's
- *     floor), GET /v1/me, POST /v1/keys/verify and POST /v1/authorize with the memory limiter, then the POST
- *     routes on a second start with REDIS_URL set. Each row's "of bare" ratio uses the baseline of its own
- *     request kind ((a) for GET rows, (b) for POST rows); authorize rows also print the ratio against (a).
+ *   Orgplane: `node --no-memory-reducer src/main.ts` (as `npm start` runs it) on a fresh database:
+ *     GET /healthz (the framework's floor), GET /v1/me, POST /v1/keys/verify and POST /v1/authorize with
+ *     the memory limiter, then the POST routes on a second start with REDIS_URL set. Each row's "of bare"
+ *     ratio uses the baseline of its own request kind ((a) for GET rows, (b) for POST rows); authorize rows
+ *     also print the ratio against (a).
  *   Latency at a fixed rate: at saturation, mean latency = connections / throughput (Little's law), so p99
  *     there says how fast the server is, not how long a request waits under a given load. After each
  *     saturation authorize row, authorize is measured again at a fixed rate of 35% of the first (b) baseline's

@@ -12,6 +12,7 @@ import { tmpdir } from "node:os";
 import { basename, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import pg from "pg";
+import { RUNTIME_FLAGS } from "../src/runtime-flags.ts";
 
 export const ROOT = fileURLToPath(new URL("..", import.meta.url));
 /** Orgplane's LOG_LEVEL during a run. */
@@ -227,8 +228,8 @@ function affinityOfSelf(): string {
 }
 
 /**
- * `node src/main.ts` (as `npm start` runs it) on a free loopback port with its data directory `dataDir`,
- * answering /readyz, and the operator key it wrote there. `env` goes over
+ * `node --no-memory-reducer src/main.ts` (as `npm start` runs it, with RUNTIME_FLAGS) on a free loopback port
+ * with its data directory `dataDir`, answering /readyz, and the operator key it wrote there. `env` goes over
  * the defaults: LOG_LEVEL, and no DATABASE_URL, REDIS_URL, ORGPLANE_CONFIG or ORGPLANE_PRESET, whatever the
  * shell has set (it must not change what is measured). BENCH_CPU_PROF=<dir>: the process writes a V8 CPU
  * profile there when it stops. BENCH_NODE_FLAGS: more Node/V8 flags for it, space-separated (e.g.
@@ -248,7 +249,7 @@ export async function startOrgplane(
   const flags = (process.env.BENCH_NODE_FLAGS ?? "").split(" ").filter((flag) => flag !== "");
   const child = spawnChild(
     name,
-    [...profile, ...flags, "src/main.ts"],
+    [...RUNTIME_FLAGS, ...profile, ...flags, "src/main.ts"],
     {
       HOST: "127.0.0.1",
       PORT: String(port),

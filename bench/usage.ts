@@ -1,8 +1,8 @@
 /**
  * Usage metering: ingestion throughput through the HTTP API beside a raw PostgreSQL insert of the same rows,
  * and the latency of one org's month of usage, both measured in the same run.
- *   Server: `node src/main.ts` (as `npm start` runs it) with ORGPLANE_PRESET=llm-router on a fresh database
- *     created on BENCH_DATABASE_URL / TEST_DATABASE_URL / postgres://postgres@127.0.0.1:5432 (dropped
+ *   Server: `node --no-memory-reducer src/main.ts` (as `npm start` runs it) with ORGPLANE_PRESET=llm-router
+ *     on a fresh database created on BENCH_DATABASE_URL / TEST_DATABASE_URL / postgres://postgres@127.0.0.1:5432 (dropped
  *     afterwards), the memory rate limiter, USAGE_LATE_WINDOW_HOURS=840 (35 days: the query phase reports a
  *     month back). Organizations and projects are created through the API; every batch is sent with the
  *     operator key and a body `org_id`, so no rate limit applies.

@@ -11,8 +11,8 @@
  *     (a ~450-byte envelope, the size of Orgplane's own, and the Standard Webhooks headers) to that receiver,
  *     DELIVERY_IN_FLIGHT requests in flight (the delivery engine's own cap), closed loop, before Orgplane
  *     starts and again at the end; the mean of the two is the baseline.
- *   Orgplane: `node src/main.ts` (as `npm start` runs it) with WEBHOOK_ALLOW_PRIVATE=true on a fresh database
- *     created on BENCH_DATABASE_URL / TEST_DATABASE_URL / postgres://postgres@127.0.0.1:5432 (dropped
+ *   Orgplane: `node --no-memory-reducer src/main.ts` (as `npm start` runs it) with WEBHOOK_ALLOW_PRIVATE=true
+ *     on a fresh database created on BENCH_DATABASE_URL / TEST_DATABASE_URL / postgres://postgres@127.0.0.1:5432 (dropped
  *     afterwards). Created through the API: BENCH_ORGS organizations (default 50) with one webhook endpoint
  *     each, as many with BENCH_FANOUT endpoints each (default 4), and as many without one; every endpoint
  *     takes every event type, at `http://127.0.0.1:<receiver>/hook/<org>.<n>` (the receiver gets the

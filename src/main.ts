@@ -27,6 +27,7 @@ import { createThreadedOutboundClient } from "./infra/outbound-http.ts";
 import { createRateLimiter, rateLimiterStatus } from "./infra/rate-limiter.ts";
 import { createSecretBox, loadOrCreateSecretKeyFile, SecretKeyError } from "./infra/secret-box.ts";
 import { systemClock } from "./lib/clock.ts";
+import { missingRuntimeFlags } from "./runtime-flags.ts";
 import { createServices } from "./services.ts";
 import { type Database, openDatabase } from "./store/db.ts";
 import { createLokiAuditSource } from "./store/loki-export.store.pg.ts";
@@ -436,6 +437,14 @@ export async function main(): Promise<void> {
   const config = loadConfigOrExit();
   const catalog = await loadCatalogOrExit(config);
   const logger = createLogger(config.logLevel);
+  const missing = missingRuntimeFlags(process.execArgv);
+  if (missing.length > 0) {
+    // Started some other way than the npm scripts or the orgplane bin (a container's own `node src/main.ts`).
+    logger.warn(
+      { missing_node_flags: missing },
+      `started without ${missing.join(" ")}: V8's memory reducer will stop every request for a compacting full GC whenever 100 s pass without one (docs/adr/0008-no-memory-reducer.md)`,
+    );
+  }
   let running: RunningServer | undefined;
   let stopRequested = false;
   const stop = () => {

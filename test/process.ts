@@ -1,5 +1,6 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
+import { RUNTIME_FLAGS } from "../src/runtime-flags.ts";
 
 /**
  * Real server and CLI processes for the tests that need them (start-up, two processes on one database):
@@ -55,13 +56,19 @@ export async function killRunning(): Promise<void> {
   }
 }
 
-export function spawnNode(args: string[], env: Record<string, string>): Proc {
+/** `runtimeFlags: false`: node without RUNTIME_FLAGS, as an operator's own command line might start it. */
+export function spawnNode(
+  args: string[],
+  env: Record<string, string>,
+  options: { runtimeFlags?: boolean } = {},
+): Proc {
   const base = { ...process.env };
   for (const name of OWN_VARIABLES) {
     delete base[name];
   }
   // detached: the process leads its own group, so cleanup can kill it with its PostgreSQL in one call.
-  const child = spawn(process.execPath, args, {
+  // The flags `npm start` and the orgplane bin run with (src/runtime-flags.ts).
+  const child = spawn(process.execPath, [...(options.runtimeFlags === false ? [] : RUNTIME_FLAGS), ...args], {
     cwd: ROOT,
     env: { ...base, HOST: "127.0.0.1", ...env },
     detached: true,

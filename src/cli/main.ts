@@ -1,4 +1,4 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S node --no-memory-reducer
 import { Command } from "commander";
 import packageJson from "../../package.json" with { type: "json" };
 import { adminKeyCommand } from "./admin-key.ts";
