@@ -32,8 +32,12 @@ import {
  * process's own changes drop the cache at once).
  */
 export const ACTIVE_CACHE_MS = 30_000;
-/** Rows handled between two yields to the event loop while reading them: requests are not held up for all. */
-const ROWS_PER_TURN = 500;
+/**
+ * Rows handled between two yields to the event loop while reading them: requests are not held up for all.
+ * A row whose token must be opened (the first read, a changed token) costs an AES-GCM decipher: on a slow day,
+ * at 6,000 authorize req/s, 500 such rows in a turn stopped the API for 37-51 ms, 100 for 10-18 ms.
+ */
+const ROWS_PER_TURN = 100;
 /** `last_error` is read by people; longer adds nothing and must not grow rows. */
 const ERROR_MAX_CHARS = 1000;
 
