@@ -48,8 +48,11 @@ type OrgReadState = {
   throughMs: number;
   /** Ids sent (or queued, or dropped) with id time at or after `afterMs`: a re-read skips them. */
   seen: Map<string, number>;
-  /** What was saved last, so an unchanged cursor is not written again. */
-  saved: string | undefined;
+  /**
+   * How many recent ids this process saved last (undefined: it has not saved this org's cursor yet): with
+   * `savedThroughMs`, an unchanged cursor is not written again.
+   */
+  savedRecent: number | undefined;
   /** The saved cursor's throughMs, and whether it had no recent ids and no held lines (nothing to re-send). */
   savedThroughMs: number;
   savedIdle: boolean;
@@ -104,7 +107,7 @@ export function createAuditReader(deps: {
       afterMs,
       throughMs,
       seen,
-      saved: undefined,
+      savedRecent: undefined,
       // A loaded cursor without recent ids counts as an idle save; an org without one is saved at once.
       savedThroughMs: cursor?.throughMs ?? Number.NEGATIVE_INFINITY,
       savedIdle: cursor !== undefined && cursor.recentIds.length === 0,
@@ -218,7 +221,7 @@ export function createAuditReader(deps: {
         return;
       }
       const cursors: Array<{ orgId: string } & AuditCursor> = [];
-      const saves: Array<{ state: OrgReadState; signature: string; throughMs: number; idle: boolean }> = [];
+      const saves: Array<{ state: OrgReadState; recentCount: number; throughMs: number; idle: boolean }> = [];
       for (const [orgId, state] of orgs) {
         const queue = queues.get(orgId);
         if (queue === undefined) {
@@ -227,25 +230,27 @@ export function createAuditReader(deps: {
         const held = queue.undeliveredAudit();
         const throughMs = Math.min(state.throughMs, held?.earliestIdMs ?? Number.POSITIVE_INFINITY);
         const floor = throughMs - settings.overlapMs;
-        let recent: Array<[string, number]> = [];
+        // Nothing is allocated for an org with no recent ids (most of 10,000, every save).
+        let recent: Array<[string, number]> | undefined;
         for (const [id, ms] of state.seen) {
           if (ms >= floor && held?.ids.has(id) !== true) {
+            recent ??= [];
             recent.push([id, ms]);
           }
         }
-        if (recent.length > MAX_RECENT_IDS) {
+        if (recent !== undefined && recent.length > MAX_RECENT_IDS) {
           recent = recent.sort((a, b) => a[1] - b[1]).slice(-MAX_RECENT_IDS);
         }
-        const signature = `${throughMs}:${recent.length}`;
-        if (signature === state.saved) {
+        const recentCount = recent?.length ?? 0;
+        if (state.savedRecent === recentCount && state.savedThroughMs === throughMs) {
           continue;
         }
-        const idle = !state.touched && recent.length === 0 && held === undefined;
+        const idle = !state.touched && recentCount === 0 && held === undefined;
         if (idle && state.savedIdle && !all && throughMs - state.savedThroughMs < settings.idleSaveMs) {
           continue;
         }
-        cursors.push({ orgId, throughMs, recentIds: recent.map(([id]) => id) });
-        saves.push({ state, signature, throughMs, idle });
+        cursors.push({ orgId, throughMs, recentIds: recent === undefined ? [] : recent.map(([id]) => id) });
+        saves.push({ state, recentCount, throughMs, idle });
         // Events read from here on mark the org again; those read before are in this save.
         state.touched = false;
       }
@@ -261,8 +266,8 @@ export function createAuditReader(deps: {
         }
         throw err;
       }
-      for (const { state, signature, throughMs, idle } of saves) {
-        state.saved = signature;
+      for (const { state, recentCount, throughMs, idle } of saves) {
+        state.savedRecent = recentCount;
         state.savedThroughMs = throughMs;
         state.savedIdle = idle;
       }

@@ -187,6 +187,8 @@ export function createLokiExporter(options: LokiExporterOptions): LokiExporter {
 
   /** Orgs with a Loki integration, by org id: the sink finds an org's queue in one map lookup. */
   const queues = new Map<string, OrgQueue>();
+  /** The integrations `queues` were last brought in line with (the service's array, kept while unchanged). */
+  let refreshedFrom: readonly LokiTarget[] | undefined;
   /** Bumped whenever a queue is added or removed (the audit reader matches its orgs only then). */
   let queuesVersion = 0;
   /** Queues with an outcome not yet reported: the report each second visits these, not every queue. */
@@ -318,6 +320,11 @@ export function createLokiExporter(options: LokiExporterOptions): LokiExporter {
 
   async function refresh(): Promise<void> {
     const targets = await integrations.active("loki");
+    if (targets === refreshedFrom) {
+      // The integrations service answers the very same array while no configuration changed: 10,000 orgs are
+      // not compared with their queues again (every 30 s, at once).
+      return;
+    }
     const live = new Set<string>();
     for (const target of targets) {
       live.add(target.orgId);
@@ -347,6 +354,7 @@ export function createLokiExporter(options: LokiExporterOptions): LokiExporter {
         reportable.delete(queue);
       }
     }
+    refreshedFrom = targets;
   }
 
   async function report(): Promise<void> {
