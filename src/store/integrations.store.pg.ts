@@ -136,7 +136,7 @@ export function createIntegrationsStore(db: Executor): IntegrationsStore {
       return found.digest;
     },
 
-    async recordResults(results, at) {
+    async recordResults(results, at, refreshMs) {
       if (results.length === 0) {
         return;
       }
@@ -151,26 +151,41 @@ export function createIntegrationsStore(db: Executor): IntegrationsStore {
         })),
       );
       const when = at.toISOString();
-      // One statement for every organization of an interval. Rows removed meanwhile simply match nothing.
+      const stale = new Date(at.getTime() - Math.max(0, refreshMs)).toISOString();
+      // One statement for every organization of an interval. Rows removed meanwhile simply match nothing; a
+      // row none of whose columns would change is not written at all (no new row version, no WAL).
       await db.execute(sql`
         with v as (
           select org_id, kind, bool_or(ok) as any_ok, bool_or(not ok) as any_failed,
             -- Several results of one integration in a call: the last failure's message is kept.
-            (array_agg(error order by ord desc) filter (where not ok))[1] as error,
+            coalesce((array_agg(error order by ord desc) filter (where not ok))[1], 'failed') as error,
             sum(dropped_batches)::bigint as dropped_batches, sum(dropped_lines)::bigint as dropped_lines
           from rows from (json_to_recordset(${input}::json) as (org_id text, kind text, ok boolean,
             error text, dropped_batches bigint, dropped_lines bigint)) with ordinality
             as r(org_id, kind, ok, error, dropped_batches, dropped_lines, ord)
           group by org_id, kind
+        ),
+        d as (
+          -- A success is written when there is none yet, when the one written is older than refreshMs, or
+          -- when the integration was failing (an error as late as the last success); a failure likewise,
+          -- or when its message changed. So which of the two times is later always tells the current state.
+          select v.*,
+            v.any_ok and (i.last_success_at is null or i.last_success_at <= ${stale}::timestamptz
+              or coalesce(i.last_error_at >= i.last_success_at, false)) as set_success,
+            v.any_failed and (i.last_error_at is null or i.last_error_at <= ${stale}::timestamptz
+              or i.last_error is distinct from v.error
+              or coalesce(i.last_success_at >= i.last_error_at, false)) as set_error
+          from v join org_integrations i on i.org_id = v.org_id and i.kind = v.kind
         )
         update org_integrations i set
-          last_success_at = case when v.any_ok then ${when}::timestamptz else i.last_success_at end,
-          last_error = case when v.any_failed then coalesce(v.error, 'failed') else i.last_error end,
-          last_error_at = case when v.any_failed then ${when}::timestamptz else i.last_error_at end,
-          dropped_batches = i.dropped_batches + v.dropped_batches,
-          dropped_lines = i.dropped_lines + v.dropped_lines
-        from v
-        where i.org_id = v.org_id and i.kind = v.kind`);
+          last_success_at = case when d.set_success then ${when}::timestamptz else i.last_success_at end,
+          last_error = case when d.set_error then d.error else i.last_error end,
+          last_error_at = case when d.set_error then ${when}::timestamptz else i.last_error_at end,
+          dropped_batches = i.dropped_batches + d.dropped_batches,
+          dropped_lines = i.dropped_lines + d.dropped_lines
+        from d
+        where i.org_id = d.org_id and i.kind = d.kind
+          and (d.set_success or d.set_error or d.dropped_batches > 0 or d.dropped_lines > 0)`);
     },
 
     async sealedKeySamples() {

@@ -529,6 +529,84 @@ describe("the exporters' side: active(kind) and recordResults", () => {
     });
   });
 
+  it("writes a steady status again only once it is refreshMs old, a change of state or message at once", async () => {
+    const org = await t.createOrg();
+    expectStatus(
+      await put(org.id, { loki: { endpoint: loki.url, id: org.id, token: newToken("steady") } }),
+      200,
+    );
+    const store = t.database.stores.integrations;
+    const refreshMs = 300_000;
+    const t0 = Date.parse("2027-01-04T10:00:00.000Z");
+    const at = (seconds: number) => new Date(t0 + seconds * 1000);
+    const ok = {
+      orgId: org.id,
+      kind: "loki" as const,
+      ok: true,
+      error: null,
+      droppedBatches: 0,
+      droppedLines: 0,
+    };
+    const failed = (error: string) => ({ ...ok, ok: false, error });
+    /** The row's status, and its row version: an unwritten row keeps it. */
+    const status = async () => {
+      const [row] = await store.listForOrg(org.id);
+      const version = await t.database.pool.query<{ xmin: string }>(
+        "select xmin::text from org_integrations where org_id = $1 and kind = 'loki'",
+        [org.id],
+      );
+      return {
+        success: row?.lastSuccessAt?.toISOString() ?? null,
+        error: row?.lastError ?? null,
+        errorAt: row?.lastErrorAt?.toISOString() ?? null,
+        dropped: [row?.droppedBatches, row?.droppedLines],
+        version: version.rows[0]?.xmin,
+      };
+    };
+
+    await store.recordResults([ok], at(0), refreshMs);
+    const first = await status();
+    expect(first).toMatchObject({ success: at(0).toISOString(), error: null, dropped: [0, 0] });
+    // Succeeding again within refreshMs: nothing is written, not even a new row version.
+    await store.recordResults([ok], at(60), refreshMs);
+    await store.recordResults([ok], at(299), refreshMs);
+    expect(await status()).toEqual(first);
+    // Once refreshMs old, the time moves.
+    await store.recordResults([ok], at(300), refreshMs);
+    expect((await status()).success).toBe(at(300).toISOString());
+
+    // A failure after a success is written at once, and the same failure again only once refreshMs old.
+    await store.recordResults([failed("HTTP 503")], at(310), refreshMs);
+    const failing = await status();
+    expect(failing).toMatchObject({
+      success: at(300).toISOString(),
+      error: "HTTP 503",
+      errorAt: at(310).toISOString(),
+    });
+    await store.recordResults([failed("HTTP 503")], at(400), refreshMs);
+    expect(await status()).toEqual(failing);
+    // Another message is written at once; so are dropped counts, which only ever add up.
+    await store.recordResults([failed("timed out after 5 s")], at(410), refreshMs);
+    expect(await status()).toMatchObject({ error: "timed out after 5 s", errorAt: at(410).toISOString() });
+    await store.recordResults(
+      [{ ...failed("timed out after 5 s"), droppedBatches: 1, droppedLines: 40 }],
+      at(420),
+      refreshMs,
+    );
+    expect(await status()).toMatchObject({ errorAt: at(410).toISOString(), dropped: [1, 40] });
+
+    // A success after a failure is written at once, though the last success is younger than refreshMs...
+    await store.recordResults([ok], at(430), refreshMs);
+    expect(await status()).toMatchObject({ success: at(430).toISOString(), error: "timed out after 5 s" });
+    // ...and so is a failure right after it: the later of the two times always tells the current state.
+    await store.recordResults([failed("timed out after 5 s")], at(440), refreshMs);
+    expect(await status()).toMatchObject({ success: at(430).toISOString(), errorAt: at(440).toISOString() });
+
+    // refreshMs 0 (the test call's) writes every result.
+    await store.recordResults([failed("timed out after 5 s")], at(441), 0);
+    expect((await status()).errorAt).toBe(at(441).toISOString());
+  });
+
   it("answers every organization's config of a kind, and a change made here at once", async () => {
     const org = await t.createOrg();
     const [first, second] = [newToken("act"), newToken("act")];

@@ -38,6 +38,14 @@ export const ACTIVE_CACHE_MS = 30_000;
  * at 6,000 authorize req/s, 500 such rows in a turn stopped the API for 37-51 ms, 100 for 10-18 ms.
  */
 const ROWS_PER_TURN = 100;
+/**
+ * How stale an exporter may leave a steady status. 10,000 organizations pushed once a minute would otherwise
+ * rewrite 10,000 rows a minute (a new row version each, and a full-page image of every page after each
+ * checkpoint) to move `last_success_at` by a minute; so while an integration keeps succeeding (or keeps
+ * failing with the same message) its time is written again only once this old. A change of state, or of the
+ * error's message, is written at once, and the test call always writes.
+ */
+export const STATUS_REFRESH_MS = 5 * 60_000;
 /** `last_error` is read by people; longer adds nothing and must not grow rows. */
 const ERROR_MAX_CHARS = 1000;
 
@@ -313,7 +321,7 @@ export function createIntegrationsService(deps: {
           ? []
           : [{ orgId, kind: row.kind, ok: r.ok, error: r.error, droppedBatches: 0, droppedLines: 0 }];
       });
-      await store.recordResults(results, clock.now());
+      await store.recordResults(results, clock.now(), 0);
       return out;
     },
 
@@ -335,7 +343,10 @@ export function createIntegrationsService(deps: {
       return configs;
     },
 
-    /** The exporters' results of one interval, for every organization, in one statement. */
+    /**
+     * The exporters' results of one interval, for every organization, in one statement; a steady status is
+     * written again only every STATUS_REFRESH_MS.
+     */
     async recordResults(results: readonly IntegrationResult[]): Promise<void> {
       if (results.length === 0) {
         return;
@@ -343,6 +354,7 @@ export function createIntegrationsService(deps: {
       await store.recordResults(
         results.map((r) => ({ ...r, error: r.error === null ? null : r.error.slice(0, ERROR_MAX_CHARS) })),
         clock.now(),
+        STATUS_REFRESH_MS,
       );
     },
 

@@ -41,8 +41,13 @@ export type IntegrationsStore = {
    * counts): equal digests, equal configurations. One row to read instead of every organization's.
    */
   activeDigest(kind: IntegrationKind): Promise<string>;
-  /** Every result in one statement: last success or last error set at `at`, dropped counts added. */
-  recordResults(results: readonly IntegrationResult[], at: Date): Promise<void>;
+  /**
+   * Every result in one statement: dropped counts added; last success or last error set at `at` when there is
+   * none yet, when the one stored is `refreshMs` old or older, when the state turns (a success after a
+   * failure, a failure after a success) or when the error's message changed. A row with nothing to change is
+   * not written.
+   */
+  recordResults(results: readonly IntegrationResult[], at: Date, refreshMs: number): Promise<void>;
   /** The key ids stored tokens are sealed under, and one token of each (to check it opens). */
   sealedKeySamples(): Promise<
     { keyId: string; orgId: string; kind: IntegrationKind; tokenCiphertext: string }[]

@@ -1,5 +1,8 @@
 import { z } from "@hono/zod-openapi";
-import type { IntegrationTestResults } from "../../domain/integrations/integrations.service.ts";
+import {
+  type IntegrationTestResults,
+  STATUS_REFRESH_MS,
+} from "../../domain/integrations/integrations.service.ts";
 import {
   type IntegrationInput,
   type IntegrationsInput,
@@ -11,6 +14,9 @@ import {
 } from "../../domain/integrations/integrations.types.ts";
 import { MAX_ENDPOINT_URL_CHARS } from "../../domain/webhooks/url-policy.ts";
 import { storableText, Timestamp } from "./common.ts";
+
+/** How stale a steady status may be (see STATUS_REFRESH_MS), as the API's descriptions say it. */
+const REFRESH_MINUTES = STATUS_REFRESH_MS / 60_000;
 
 const IntegrationCredentialsBody = z
   .strictObject({
@@ -83,13 +89,19 @@ const IntegrationSchema = z
     created_at: Timestamp,
     updated_at: Timestamp,
     last_success_at: Timestamp.nullable().openapi({
-      description: "The last push (or test) the endpoint accepted, since the integration was last set",
+      description:
+        "The last push (or test) the endpoint accepted, since the integration was last set. While pushes keep " +
+        `succeeding it is written again every ${REFRESH_MINUTES} minutes at most; a success after a failure, and a test, at once`,
     }),
     last_error: z.string().nullable().openapi({
       description:
         "Why the last failed push (or test) failed: a non-2xx status and the start of the body, a timeout, a refusal",
     }),
-    last_error_at: Timestamp.nullable(),
+    last_error_at: Timestamp.nullable().openapi({
+      description:
+        `When the last push (or test) failed. The same error again is written every ${REFRESH_MINUTES} minutes at most; a ` +
+        "failure after a success, a new message, and a test, at once: the later of the two times is the state",
+    }),
     dropped_batches: z.number().int().openapi({
       description:
         "Batches given up since the integration was set (its endpoint stayed down past the retries)",
