@@ -151,7 +151,17 @@ export function createIntegrationsStore(db: Executor): IntegrationsStore {
         })),
       );
       const when = at.toISOString();
-      const stale = new Date(at.getTime() - Math.max(0, refreshMs)).toISOString();
+      const atMs = at.getTime();
+      const refresh = Math.max(0, Math.round(refreshMs));
+      /**
+       * Whether `column` was written in an earlier refresh window than `at`. Each integration's windows are
+       * offset by a phase of its own (a hash of its org and kind), so integrations whose times were written
+       * together (a start, an outage ended at once) are written again spread over the window, not together.
+       * A refresh of 0 writes every time (the null division makes the comparison null, the `or` true).
+       */
+      const earlierWindow = (column: string): SQL => sql`(${refresh}::float8 = 0
+        or floor((${atMs}::float8 + d.phase_ms) / nullif(${refresh}::float8, 0))
+          > floor((${ms(column)} + d.phase_ms) / nullif(${refresh}::float8, 0)))`;
       // One statement for every organization of an interval. Rows removed meanwhile simply match nothing; a
       // row none of whose columns would change is not written at all (no new row version, no WAL).
       await db.execute(sql`
@@ -159,33 +169,35 @@ export function createIntegrationsStore(db: Executor): IntegrationsStore {
           select org_id, kind, bool_or(ok) as any_ok, bool_or(not ok) as any_failed,
             -- Several results of one integration in a call: the last failure's message is kept.
             coalesce((array_agg(error order by ord desc) filter (where not ok))[1], 'failed') as error,
-            sum(dropped_batches)::bigint as dropped_batches, sum(dropped_lines)::bigint as dropped_lines
+            sum(dropped_batches)::bigint as dropped_batches, sum(dropped_lines)::bigint as dropped_lines,
+            (hashtextextended(org_id || ':' || kind, 0) & 2147483647)::float8 / 2147483648
+              * ${refresh}::float8 as phase_ms
           from rows from (json_to_recordset(${input}::json) as (org_id text, kind text, ok boolean,
             error text, dropped_batches bigint, dropped_lines bigint)) with ordinality
             as r(org_id, kind, ok, error, dropped_batches, dropped_lines, ord)
           group by org_id, kind
         ),
-        d as (
-          -- A success is written when there is none yet, when the one written is older than refreshMs, or
-          -- when the integration was failing (an error as late as the last success); a failure likewise,
-          -- or when its message changed. So which of the two times is later always tells the current state.
-          select v.*,
-            v.any_ok and (i.last_success_at is null or i.last_success_at <= ${stale}::timestamptz
-              or coalesce(i.last_error_at >= i.last_success_at, false)) as set_success,
-            v.any_failed and (i.last_error_at is null or i.last_error_at <= ${stale}::timestamptz
-              or i.last_error is distinct from v.error
-              or coalesce(i.last_success_at >= i.last_error_at, false)) as set_error
-          from v join org_integrations i on i.org_id = v.org_id and i.kind = v.kind
+        s as (
+          -- A success is written when there is none yet, when the integration was failing (an error as late
+          -- as the last success), or in a later refresh window than the one written; a failure likewise, or
+          -- when its message changed. So the later of the two times always tells the current state.
+          select d.*,
+            d.any_ok and (i.last_success_at is null or coalesce(i.last_error_at >= i.last_success_at, false)
+              or ${earlierWindow("i.last_success_at")}) as set_success,
+            d.any_failed and (i.last_error_at is null or i.last_error is distinct from d.error
+              or coalesce(i.last_success_at >= i.last_error_at, false)
+              or ${earlierWindow("i.last_error_at")}) as set_error
+          from v d join org_integrations i on i.org_id = d.org_id and i.kind = d.kind
         )
         update org_integrations i set
-          last_success_at = case when d.set_success then ${when}::timestamptz else i.last_success_at end,
-          last_error = case when d.set_error then d.error else i.last_error end,
-          last_error_at = case when d.set_error then ${when}::timestamptz else i.last_error_at end,
-          dropped_batches = i.dropped_batches + d.dropped_batches,
-          dropped_lines = i.dropped_lines + d.dropped_lines
-        from d
-        where i.org_id = d.org_id and i.kind = d.kind
-          and (d.set_success or d.set_error or d.dropped_batches > 0 or d.dropped_lines > 0)`);
+          last_success_at = case when s.set_success then ${when}::timestamptz else i.last_success_at end,
+          last_error = case when s.set_error then s.error else i.last_error end,
+          last_error_at = case when s.set_error then ${when}::timestamptz else i.last_error_at end,
+          dropped_batches = i.dropped_batches + s.dropped_batches,
+          dropped_lines = i.dropped_lines + s.dropped_lines
+        from s
+        where i.org_id = s.org_id and i.kind = s.kind
+          and (s.set_success or s.set_error or s.dropped_batches > 0 or s.dropped_lines > 0)`);
     },
 
     async sealedKeySamples() {

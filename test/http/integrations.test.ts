@@ -529,82 +529,139 @@ describe("the exporters' side: active(kind) and recordResults", () => {
     });
   });
 
-  it("writes a steady status again only once it is refreshMs old, a change of state or message at once", async () => {
-    const org = await t.createOrg();
-    expectStatus(
-      await put(org.id, { loki: { endpoint: loki.url, id: org.id, token: newToken("steady") } }),
-      200,
+  /** Results at the times the test names, and what each org's Loki row holds: the store, without a clock. */
+  async function lokiRows(orgIds: readonly string[]) {
+    const found = await t.database.pool.query<{ org_id: string; version: string }>(
+      "select org_id, xmin::text as version from org_integrations where kind = 'loki' and org_id = any($1)",
+      [orgIds],
     );
+    return Promise.all(
+      orgIds.map(async (orgId) => {
+        const row = (await t.database.stores.integrations.listForOrg(orgId)).find((r) => r.kind === "loki");
+        return {
+          success: row?.lastSuccessAt?.getTime() ?? null,
+          error: row?.lastError ?? null,
+          errorAt: row?.lastErrorAt?.getTime() ?? null,
+          dropped: [row?.droppedBatches, row?.droppedLines],
+          version: found.rows.find((r) => r.org_id === orgId)?.version,
+        };
+      }),
+    );
+  }
+  async function lokiOrgs(count: number): Promise<string[]> {
+    const ids: string[] = [];
+    for (let i = 0; i < count; i++) {
+      const org = await t.createOrg();
+      expectStatus(
+        await put(org.id, { loki: { endpoint: loki.url, id: org.id, token: newToken("steady") } }),
+        200,
+      );
+      ids.push(org.id);
+    }
+    return ids;
+  }
+  const okResult = (orgId: string) => ({
+    orgId,
+    kind: "loki" as const,
+    ok: true,
+    error: null,
+    droppedBatches: 0,
+    droppedLines: 0,
+  });
+  const T0 = Date.parse("2027-01-04T10:00:00.000Z");
+
+  it("writes a steady success again once in each refresh window, and leaves the row untouched in between", async () => {
+    const [orgId = ""] = await lokiOrgs(1);
     const store = t.database.stores.integrations;
     const refreshMs = 300_000;
-    const t0 = Date.parse("2027-01-04T10:00:00.000Z");
-    const at = (seconds: number) => new Date(t0 + seconds * 1000);
-    const ok = {
-      orgId: org.id,
-      kind: "loki" as const,
-      ok: true,
-      error: null,
-      droppedBatches: 0,
-      droppedLines: 0,
-    };
-    const failed = (error: string) => ({ ...ok, ok: false, error });
-    /** The row's status, and its row version: an unwritten row keeps it. */
-    const status = async () => {
-      const [row] = await store.listForOrg(org.id);
-      const version = await t.database.pool.query<{ xmin: string }>(
-        "select xmin::text from org_integrations where org_id = $1 and kind = 'loki'",
-        [org.id],
-      );
-      return {
-        success: row?.lastSuccessAt?.toISOString() ?? null,
-        error: row?.lastError ?? null,
-        errorAt: row?.lastErrorAt?.toISOString() ?? null,
-        dropped: [row?.droppedBatches, row?.droppedLines],
-        version: version.rows[0]?.xmin,
-      };
-    };
+    await store.recordResults([okResult(orgId)], new Date(T0), refreshMs);
+    let [before] = await lokiRows([orgId]);
+    expect(before?.success).toBe(T0);
+    const written = [T0];
+    // A push a minute for 20 minutes.
+    for (let at = T0 + 60_000; at <= T0 + 1_200_000; at += 60_000) {
+      await store.recordResults([okResult(orgId)], new Date(at), refreshMs);
+      const [now] = await lokiRows([orgId]);
+      if (now?.success !== before?.success) {
+        expect(now?.success).toBe(at);
+        written.push(at);
+      } else {
+        // Nothing to change: not even a new row version.
+        expect(now).toEqual(before);
+      }
+      before = now;
+    }
+    const gaps = written.slice(1).map((at, i) => at - (written[i] ?? 0));
+    // The first rewrite comes when the integration's own window turns (within one window of the first
+    // write); then one a window, exactly, for pushes a minute apart.
+    expect(gaps.length).toBe(4);
+    expect(gaps[0]).toBeLessThanOrEqual(refreshMs);
+    expect(gaps.slice(1)).toEqual([refreshMs, refreshMs, refreshMs]);
+  });
 
-    await store.recordResults([ok], at(0), refreshMs);
+  it("spreads the rewrites of successes written together over the window", async () => {
+    const orgIds = await lokiOrgs(20);
+    const store = t.database.stores.integrations;
+    const refreshMs = 300_000;
+    await store.recordResults(orgIds.map(okResult), new Date(T0), refreshMs);
+    const firstRewrite = new Map<string, number>();
+    // Every org pushed every 10 s for one window: each is written again once, at its own window's turn.
+    for (let at = T0 + 10_000; at <= T0 + refreshMs; at += 10_000) {
+      await store.recordResults(orgIds.map(okResult), new Date(at), refreshMs);
+      for (const [i, row] of (await lokiRows(orgIds)).entries()) {
+        const orgId = orgIds[i] ?? "";
+        if (row.success !== T0 && !firstRewrite.has(orgId)) {
+          expect(row.success).toBe(at);
+          firstRewrite.set(orgId, at);
+        }
+      }
+    }
+    expect(firstRewrite.size).toBe(orgIds.length);
+    // 20 orgs over 30 possible pushes: a rule by age alone would have written all 20 at the same push.
+    expect(new Set(firstRewrite.values()).size).toBeGreaterThanOrEqual(6);
+  });
+
+  it("writes a change of state, a new message and dropped counts at once, a repeated failure once a window", async () => {
+    const [orgId = ""] = await lokiOrgs(1);
+    const store = t.database.stores.integrations;
+    // A window so long (about 300 years) that none turns within this test's few minutes.
+    const longMs = 1e13;
+    const at = (seconds: number) => new Date(T0 + seconds * 1000);
+    const failed = (error: string) => ({ ...okResult(orgId), ok: false, error });
+    const status = async () => (await lokiRows([orgId]))[0];
+
+    await store.recordResults([okResult(orgId)], at(0), longMs);
     const first = await status();
-    expect(first).toMatchObject({ success: at(0).toISOString(), error: null, dropped: [0, 0] });
-    // Succeeding again within refreshMs: nothing is written, not even a new row version.
-    await store.recordResults([ok], at(60), refreshMs);
-    await store.recordResults([ok], at(299), refreshMs);
+    expect(first).toMatchObject({ success: at(0).getTime(), error: null, dropped: [0, 0] });
+    await store.recordResults([okResult(orgId)], at(60), longMs);
     expect(await status()).toEqual(first);
-    // Once refreshMs old, the time moves.
-    await store.recordResults([ok], at(300), refreshMs);
-    expect((await status()).success).toBe(at(300).toISOString());
 
-    // A failure after a success is written at once, and the same failure again only once refreshMs old.
-    await store.recordResults([failed("HTTP 503")], at(310), refreshMs);
+    // A failure after a success is written at once; the same failure again is not.
+    await store.recordResults([failed("HTTP 503")], at(70), longMs);
     const failing = await status();
-    expect(failing).toMatchObject({
-      success: at(300).toISOString(),
-      error: "HTTP 503",
-      errorAt: at(310).toISOString(),
-    });
-    await store.recordResults([failed("HTTP 503")], at(400), refreshMs);
+    expect(failing).toMatchObject({ success: at(0).getTime(), error: "HTTP 503", errorAt: at(70).getTime() });
+    await store.recordResults([failed("HTTP 503")], at(130), longMs);
     expect(await status()).toEqual(failing);
     // Another message is written at once; so are dropped counts, which only ever add up.
-    await store.recordResults([failed("timed out after 5 s")], at(410), refreshMs);
-    expect(await status()).toMatchObject({ error: "timed out after 5 s", errorAt: at(410).toISOString() });
+    await store.recordResults([failed("timed out after 5 s")], at(140), longMs);
+    expect(await status()).toMatchObject({ error: "timed out after 5 s", errorAt: at(140).getTime() });
     await store.recordResults(
       [{ ...failed("timed out after 5 s"), droppedBatches: 1, droppedLines: 40 }],
-      at(420),
-      refreshMs,
+      at(150),
+      longMs,
     );
-    expect(await status()).toMatchObject({ errorAt: at(410).toISOString(), dropped: [1, 40] });
+    expect(await status()).toMatchObject({ errorAt: at(140).getTime(), dropped: [1, 40] });
 
-    // A success after a failure is written at once, though the last success is younger than refreshMs...
-    await store.recordResults([ok], at(430), refreshMs);
-    expect(await status()).toMatchObject({ success: at(430).toISOString(), error: "timed out after 5 s" });
+    // A success after a failure is written at once, though its window has not turned...
+    await store.recordResults([okResult(orgId)], at(160), longMs);
+    expect(await status()).toMatchObject({ success: at(160).getTime(), error: "timed out after 5 s" });
     // ...and so is a failure right after it: the later of the two times always tells the current state.
-    await store.recordResults([failed("timed out after 5 s")], at(440), refreshMs);
-    expect(await status()).toMatchObject({ success: at(430).toISOString(), errorAt: at(440).toISOString() });
+    await store.recordResults([failed("timed out after 5 s")], at(170), longMs);
+    expect(await status()).toMatchObject({ success: at(160).getTime(), errorAt: at(170).getTime() });
 
-    // refreshMs 0 (the test call's) writes every result.
-    await store.recordResults([failed("timed out after 5 s")], at(441), 0);
-    expect((await status()).errorAt).toBe(at(441).toISOString());
+    // A refresh of 0 (the test call's) writes every result.
+    await store.recordResults([failed("timed out after 5 s")], at(171), 0);
+    expect((await status())?.errorAt).toBe(at(171).getTime());
   });
 
   it("answers every organization's config of a kind, and a change made here at once", async () => {

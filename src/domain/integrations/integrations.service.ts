@@ -42,8 +42,11 @@ const ROWS_PER_TURN = 100;
  * How stale an exporter may leave a steady status. 10,000 organizations pushed once a minute would otherwise
  * rewrite 10,000 rows a minute (a new row version each, and a full-page image of every page after each
  * checkpoint) to move `last_success_at` by a minute; so while an integration keeps succeeding (or keeps
- * failing with the same message) its time is written again only once this old. A change of state, or of the
- * error's message, is written at once, and the test call always writes.
+ * failing with the same message) its time is written at its first result in each window of this length.
+ * Each integration's windows begin at an offset of their own, so 10,000 times written together (the first
+ * pushes after a start, an outage that ended for all at once) are written again spread over the window, not
+ * in one burst. A change of state, or of the error's message, is written at once, and the test call always
+ * writes.
  */
 export const STATUS_REFRESH_MS = 5 * 60_000;
 /** `last_error` is read by people; longer adds nothing and must not grow rows. */
@@ -345,7 +348,7 @@ export function createIntegrationsService(deps: {
 
     /**
      * The exporters' results of one interval, for every organization, in one statement; a steady status is
-     * written again only every STATUS_REFRESH_MS.
+     * written again once in each STATUS_REFRESH_MS.
      */
     async recordResults(results: readonly IntegrationResult[]): Promise<void> {
       if (results.length === 0) {

@@ -43,9 +43,10 @@ export type IntegrationsStore = {
   activeDigest(kind: IntegrationKind): Promise<string>;
   /**
    * Every result in one statement: dropped counts added; last success or last error set at `at` when there is
-   * none yet, when the one stored is `refreshMs` old or older, when the state turns (a success after a
-   * failure, a failure after a success) or when the error's message changed. A row with nothing to change is
-   * not written.
+   * none yet, when the state turns (a success after a failure, a failure after a success), when the error's
+   * message changed, or at the first result in each window of `refreshMs` (windows offset per integration,
+   * so times written together are refreshed apart; 0: every result). A row with nothing to change is not
+   * written.
    */
   recordResults(results: readonly IntegrationResult[], at: Date, refreshMs: number): Promise<void>;
   /** The key ids stored tokens are sealed under, and one token of each (to check it opens). */

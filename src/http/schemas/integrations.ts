@@ -91,7 +91,7 @@ const IntegrationSchema = z
     last_success_at: Timestamp.nullable().openapi({
       description:
         "The last push (or test) the endpoint accepted, since the integration was last set. While pushes keep " +
-        `succeeding it is written again every ${REFRESH_MINUTES} minutes at most; a success after a failure, and a test, at once`,
+        `succeeding it is written again once in every ${REFRESH_MINUTES} minutes; a success after a failure, and a test, at once`,
     }),
     last_error: z.string().nullable().openapi({
       description:
@@ -99,7 +99,7 @@ const IntegrationSchema = z
     }),
     last_error_at: Timestamp.nullable().openapi({
       description:
-        `When the last push (or test) failed. The same error again is written every ${REFRESH_MINUTES} minutes at most; a ` +
+        `When the last push (or test) failed. The same error again is written once in every ${REFRESH_MINUTES} minutes; a ` +
         "failure after a success, a new message, and a test, at once: the later of the two times is the state",
     }),
     dropped_batches: z.number().int().openapi({
