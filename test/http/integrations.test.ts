@@ -529,7 +529,7 @@ describe("the exporters' side: active(kind) and recordResults", () => {
     });
   });
 
-  /** Results at the times the test names, and what each org's Loki row holds: the store, without a clock. */
+  /** What each org's Loki row holds, as the store reads it, and the row's version (`xmin`). */
   async function lokiRows(orgIds: readonly string[]) {
     const found = await t.database.pool.query<{ org_id: string; version: string }>(
       "select org_id, xmin::text as version from org_integrations where kind = 'loki' and org_id = any($1)",
@@ -621,7 +621,7 @@ describe("the exporters' side: active(kind) and recordResults", () => {
     expect(new Set(firstRewrite.values()).size).toBeGreaterThanOrEqual(6);
   });
 
-  it("writes a change of state, a new message and dropped counts at once, a repeated failure once a window", async () => {
+  it("writes a change of state, a new message and dropped counts at once, not a repeated failure within its window", async () => {
     const [orgId = ""] = await lokiOrgs(1);
     const store = t.database.stores.integrations;
     // A window so long (about 300 years) that none turns within this test's few minutes.
