@@ -1,6 +1,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { Worker } from "node:worker_threads";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { createThreadedOutboundClient } from "../src/infra/outbound-http.ts";
 
 /**
@@ -81,6 +82,52 @@ describe("createThreadedOutboundClient", () => {
       const failed = await client.post(`${base}/fail`, { headers: {}, body: "x", timeoutMs: 5000 });
       expect(failed).toMatchObject({ status: 500, error: "HTTP 500: the store is down" });
     } finally {
+      client.close();
+    }
+  });
+
+  it("sends the POSTs asked for in one turn as one message, and answers each with its own", async () => {
+    const client = createThreadedOutboundClient({ allowPrivate: true });
+    const messages = vi.spyOn(Worker.prototype, "postMessage");
+    try {
+      // The first turn's 40 POSTs, then another turn's 10: two messages to the worker, not 50.
+      const first = Array.from({ length: 40 }, (_, i) =>
+        client.post(`${base}/turn`, { headers: {}, body: `a${i}`, timeoutMs: 5000 }),
+      );
+      await new Promise((resolve) => setImmediate(resolve));
+      const second = Array.from({ length: 10 }, (_, i) =>
+        client.post(`${base}/turn`, { headers: {}, body: `b${i}`, timeoutMs: 5000 }),
+      );
+      const answers = await Promise.all([...first, ...second]);
+      expect(messages).toHaveBeenCalledTimes(2);
+      expect(answers.map((a) => a.bodyExcerpt)).toEqual([
+        ...Array.from({ length: 40 }, (_, i) => `got a${i}`),
+        ...Array.from({ length: 10 }, (_, i) => `got b${i}`),
+      ]);
+    } finally {
+      messages.mockRestore();
+      client.close();
+    }
+  });
+
+  it("answers the POSTs a stopped thread held with an error, and the next POST starts another", async () => {
+    const client = createThreadedOutboundClient({ allowPrivate: true });
+    const messages = vi.spyOn(Worker.prototype, "postMessage");
+    try {
+      const holdsBefore = held.length;
+      const inFlight = client.post(`${base}/hold`, { headers: {}, body: "x", timeoutMs: 60_000 });
+      await waitUntil(() => held.length > holdsBefore);
+      const thread = messages.mock.contexts[0];
+      expect(thread).toBeInstanceOf(Worker);
+      await (thread as Worker).terminate();
+      expect(await inFlight).toMatchObject({ status: null, error: "the outbound HTTP thread stopped" });
+
+      const next = await client.post(`${base}/one`, { headers: {}, body: "again", timeoutMs: 5000 });
+      expect(next).toMatchObject({ status: 200, error: null, bodyExcerpt: "got again" });
+      expect(messages.mock.contexts[1]).toBeInstanceOf(Worker);
+      expect(messages.mock.contexts[1]).not.toBe(thread);
+    } finally {
+      messages.mockRestore();
       client.close();
     }
   });

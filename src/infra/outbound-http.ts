@@ -253,6 +253,13 @@ export function createOutboundClient(options: {
  * The worker starts at the first POST. Should it stop (it never throws on its own), the POSTs it held are
  * answered with an error and the next POST starts another. Bodies are copied to the worker, not transferred:
  * a Buffer may share its memory with others.
+ *
+ * Messages go once a turn each way, not once a POST: the POSTs asked for in one turn of the event loop go to
+ * the worker as one message at the end of that turn (`setImmediate`), and the worker answers the POSTs that
+ * ended in one of its turns as one message (outbound-thread.ts). Each message wakes the other thread, and on
+ * a virtual machine waking a thread that sleeps on the other CPU costs several microseconds of both
+ * (docs/adr/0004, "Answers written once a turn"); the exporters start their pushes a few at a time (each
+ * interval's pushes spread in slices), and a receiver answers pushes sent together about together.
  */
 export function createThreadedOutboundClient(options: {
   allowPrivate: boolean;
@@ -266,9 +273,25 @@ export function createThreadedOutboundClient(options: {
    */
   const waiting: Array<{ resolve: (result: OutboundResult) => void; started: number } | undefined> = [];
   const free: number[] = [];
+  /** The POSTs asked for in this turn, sent to the worker as one message at its end. */
+  const outbox: ThreadRequest[] = [];
+  let flushScheduled = false;
   let closed = false;
 
+  /** The turn's POSTs, to the worker that runs now (one that stopped meanwhile answered them already). */
+  function flush(): void {
+    flushScheduled = false;
+    if (outbox.length === 0) {
+      return;
+    }
+    // The message is a copy made here: the array is emptied for the next turn.
+    worker?.postMessage(outbox);
+    outbox.length = 0;
+  }
+
   function answerAll(error: string): void {
+    // Whatever was still to be sent is answered below with the rest.
+    outbox.length = 0;
     for (let id = 0; id < waiting.length; id++) {
       const entry = waiting[id];
       if (entry !== undefined) {
@@ -291,14 +314,16 @@ export function createThreadedOutboundClient(options: {
     });
     // Waiting POSTs hold the process open through their own callers; an idle worker does not.
     started.unref();
-    started.on("message", (answer: ThreadAnswer) => {
-      const entry = waiting[answer.id];
-      if (entry === undefined) {
-        return;
+    started.on("message", (answers: ThreadAnswer[]) => {
+      for (const answer of answers) {
+        const entry = waiting[answer.id];
+        if (entry === undefined) {
+          continue;
+        }
+        waiting[answer.id] = undefined;
+        free.push(answer.id);
+        entry.resolve(answer.result);
       }
-      waiting[answer.id] = undefined;
-      free.push(answer.id);
-      entry.resolve(answer.result);
     });
     const lost = (why: string) => {
       if (worker === started) {
@@ -322,11 +347,10 @@ export function createThreadedOutboundClient(options: {
         });
       }
       worker ??= start();
-      const target = worker;
       return new Promise<OutboundResult>((resolve) => {
         const id = free.pop() ?? waiting.length;
         waiting[id] = { resolve, started: performance.now() };
-        const message: ThreadRequest = {
+        outbox.push({
           id,
           url,
           headers: request.headers,
@@ -337,8 +361,11 @@ export function createThreadedOutboundClient(options: {
               ? request.body
               : new Uint8Array(request.body),
           timeoutMs: request.timeoutMs,
-        };
-        target.postMessage(message);
+        });
+        if (!flushScheduled) {
+          flushScheduled = true;
+          setImmediate(flush);
+        }
       });
     },
     close() {

@@ -3,8 +3,9 @@ import { createOutboundClient, type OutboundResult } from "./outbound-http.ts";
 
 /*
  * The worker thread of createThreadedOutboundClient (outbound-http.ts): the same SSRF-guarded client, run off
- * the main thread. Asked `{ id, url, headers, body, timeoutMs }`, it answers `{ id, result }` once the POST
- * is over; `post` never throws, so every request is answered.
+ * the main thread. Asked for POSTs as a message of `{ id, url, headers, body, timeoutMs }` (a turn's worth), it
+ * answers `{ id, result }` once each POST is over, those that ended in the same turn as one message (each
+ * message wakes the main thread); `post` never throws, so every request is answered.
  */
 
 export type ThreadRequest = {
@@ -17,10 +18,10 @@ export type ThreadRequest = {
 
 export type ThreadAnswer = { id: number; result: OutboundResult };
 
-const port = parentPort;
-if (port === null) {
+if (parentPort === null) {
   throw new Error("outbound-thread.ts runs as a worker thread (createThreadedOutboundClient)");
 }
+const port = parentPort;
 const { allowPrivate, maxSocketsPerHost } = workerData as {
   allowPrivate: boolean;
   maxSocketsPerHost?: number;
@@ -30,12 +31,33 @@ const client = createOutboundClient({
   ...(maxSocketsPerHost === undefined ? {} : { maxSocketsPerHost }),
 });
 
-port.on("message", (request: ThreadRequest) => {
-  const body =
-    typeof request.body === "string"
-      ? request.body
-      : Buffer.from(request.body.buffer, request.body.byteOffset, request.body.byteLength);
-  void client
-    .post(request.url, { headers: request.headers, body, timeoutMs: request.timeoutMs })
-    .then((result) => port.postMessage({ id: request.id, result } satisfies ThreadAnswer));
+/** The answers of this turn, sent as one message at its end. */
+const answers: ThreadAnswer[] = [];
+let flushScheduled = false;
+
+function flush(): void {
+  flushScheduled = false;
+  // postMessage copies: the array is emptied for the next turn.
+  port.postMessage(answers);
+  answers.length = 0;
+}
+
+function answer(id: number, result: OutboundResult): void {
+  answers.push({ id, result });
+  if (!flushScheduled) {
+    flushScheduled = true;
+    setImmediate(flush);
+  }
+}
+
+port.on("message", (requests: ThreadRequest[]) => {
+  for (const request of requests) {
+    const body =
+      typeof request.body === "string"
+        ? request.body
+        : Buffer.from(request.body.buffer, request.body.byteOffset, request.body.byteLength);
+    void client
+      .post(request.url, { headers: request.headers, body, timeoutMs: request.timeoutMs })
+      .then((result) => answer(request.id, result));
+  }
 });
