@@ -25,6 +25,7 @@ import {
   createExportLease,
   createMetricsExportStore,
   MAX_PROJECTS_PER_ORG,
+  type OrgFigures,
   OTHER_PROJECTS,
 } from "../src/store/metrics-export.store.pg.ts";
 import { createManualClock, createTestContext, expectStatus, type TestContext } from "./harness.ts";
@@ -425,6 +426,23 @@ describe("per-organization metrics", () => {
     const theirs = figures.find((f) => f.orgId === other.id);
     expect(theirs?.usage).toEqual([{ meter: "documents", project: "", value: 1000 }]);
     expect(theirs?.webhooks).toEqual({ delivered: 0, failed: 0 });
+  });
+
+  it("reads each organization's quotas from its current plan, on a store that already read another plan's", async () => {
+    // One store for both reads: it keeps the quotas of the plan versions it has read (they never change).
+    const figuresStore = store();
+    const { org } = await t.createOrgWithKey();
+    const { org: other } = await t.createOrgWithKey();
+    await t.setPlan(other.id, "team");
+    const before = await figuresStore.readFigures([org.id, other.id], new Date());
+    const quotasOf = (figures: OrgFigures[], orgId: string) => figures.find((f) => f.orgId === orgId)?.quotas;
+    expect(quotasOf(before, org.id)).toEqual([{ quota: "api_keys", used: 1, limit: 2 }]);
+    expect(quotasOf(before, other.id)).toEqual([{ quota: "api_keys", used: 1, limit: 50 }]);
+
+    await t.setPlan(org.id, "pro");
+    const after = await figuresStore.readFigures([org.id, other.id], new Date());
+    expect(quotasOf(after, org.id)).toEqual([{ quota: "api_keys", used: 1, limit: 10 }]);
+    expect(quotasOf(after, other.id)).toEqual([{ quota: "api_keys", used: 1, limit: 50 }]);
   });
 
   describe("remote-write pushes", () => {

@@ -2,6 +2,7 @@ import { type SQL, sql } from "drizzle-orm";
 import type { IntegrationsStore, StoredIntegration } from "../domain/integrations/integrations.store.ts";
 import { INTEGRATION_KINDS, type IntegrationKind } from "../domain/integrations/integrations.types.ts";
 import type { Executor } from "./db.ts";
+import { executePrepared } from "./prepared.ts";
 
 /*
  * The integration tables (migration 0009_integrations.sql) are not in src/store/schema/: the batched result
@@ -163,8 +164,12 @@ export function createIntegrationsStore(db: Executor): IntegrationsStore {
         or floor((${atMs}::float8 + d.phase_ms) / nullif(${refresh}::float8, 0))
           > floor((${ms(column)} + d.phase_ms) / nullif(${refresh}::float8, 0)))`;
       // One statement for every organization of an interval. Rows removed meanwhile simply match nothing; a
-      // row none of whose columns would change is not written at all (no new row version, no WAL).
-      await db.execute(sql`
+      // row none of whose columns would change is not written at all (no new row version, no WAL). Prepared:
+      // its text never changes, and the exporters run it every second or so.
+      await executePrepared(
+        db,
+        "integrations_results",
+        sql`
         with v as (
           select org_id, kind, bool_or(ok) as any_ok, bool_or(not ok) as any_failed,
             -- Several results of one integration in a call: the last failure's message is kept.
@@ -197,7 +202,8 @@ export function createIntegrationsStore(db: Executor): IntegrationsStore {
           dropped_lines = i.dropped_lines + s.dropped_lines
         from s
         where i.org_id = s.org_id and i.kind = s.kind
-          and (s.set_success or s.set_error or s.dropped_batches > 0 or s.dropped_lines > 0)`);
+          and (s.set_success or s.set_error or s.dropped_batches > 0 or s.dropped_lines > 0)`,
+      );
     },
 
     async sealedKeySamples() {
