@@ -286,7 +286,11 @@ export function createMetricsExporter(options: MetricsExporterOptions): MetricsE
   const failing = new Map<string, { failures: number; skip: number; error: string }>();
   /** The organizations in the order of their offsets in an interval, and the integrations they were made of. */
   let plan:
-    | { targets: readonly IntegrationConfig[]; ordered: Array<{ t: IntegrationConfig; at: number }> }
+    | {
+        targets: readonly IntegrationConfig[];
+        /** Each with its place, held here: the walk of every interval looks it up for 10,000 organizations. */
+        ordered: Array<{ t: IntegrationConfig; at: number; p: Place }>;
+      }
     | undefined;
   /** Per organization: its figures as last read, while this process holds the lease. */
   let figures = new Map<string, OrgFigures>();
@@ -355,6 +359,7 @@ export function createMetricsExporter(options: MetricsExporterOptions): MetricsE
    */
   function exportOrg(
     target: IntegrationConfig,
+    orgPlace: Place,
     interval: number,
     deadline: number,
   ): IntegrationResult | undefined | Promise<IntegrationResult> {
@@ -367,7 +372,7 @@ export function createMetricsExporter(options: MetricsExporterOptions): MetricsE
     const orgFigures = figures.get(target.orgId);
     const changes = metrics.changes(target.orgId);
     const last = lastSent.get(target.orgId);
-    const resendDue = last === undefined || (interval + place(target.orgId).resendSlot) % resendEvery === 0;
+    const resendDue = last === undefined || (interval + orgPlace.resendSlot) % resendEvery === 0;
     if (state === undefined && !resendDue && last.changes === changes && last.figures === orgFigures) {
       // Neither a counter nor a figure moved since the last push, which Prometheus still shows: its samples
       // are not even built (most of 10,000 organizations, every interval).
@@ -494,7 +499,10 @@ export function createMetricsExporter(options: MetricsExporterOptions): MetricsE
       plan = {
         targets,
         ordered: targets
-          .map((t) => ({ t, at: place(t.orgId).share * intervalMs * SPREAD_SHARE }))
+          .map((t) => {
+            const p = place(t.orgId);
+            return { t, at: p.share * intervalMs * SPREAD_SHARE, p };
+          })
           .sort((a, b) => a.at - b.at),
       };
     }
@@ -507,8 +515,8 @@ export function createMetricsExporter(options: MetricsExporterOptions): MetricsE
     }
     // Every exporting organization exists, so a read answers for each one asked: one without figures was not
     // read yet, or its read failed.
-    const figuresDue = (orgId: string): boolean =>
-      !figures.has(orgId) || (interval + place(orgId).figuresSlot) % figuresEvery === 0;
+    const figuresDue = (orgId: string, p: Place): boolean =>
+      !figures.has(orgId) || (interval + p.figuresSlot) % figuresEvery === 0;
     const started = performance.now();
     const results: IntegrationResult[] = [];
     // Pushes are not kept until the interval's end (up to 15 s, long enough to reach the old generation): a
@@ -561,7 +569,7 @@ export function createMetricsExporter(options: MetricsExporterOptions): MetricsE
       if (entry === undefined) {
         break;
       }
-      const { t, at } = entry;
+      const { t, at, p } = entry;
       const now = performance.now();
       // Not spread (exportOnce): every push now.
       const wait = spread ? started + at - now : 0;
@@ -577,14 +585,14 @@ export function createMetricsExporter(options: MetricsExporterOptions): MetricsE
         // Shutting down: the pushes not yet started are left to the next process's counters.
         break;
       }
-      if (spread && readingFigures && i > figuresThrough && figuresDue(t.orgId)) {
+      if (spread && readingFigures && i > figuresThrough && figuresDue(t.orgId, p)) {
         // This organization's figures and those of the next ones due, in one read.
         const batch: string[] = [];
         let j = i;
         for (; j < ordered.length && batch.length < FIGURES_BATCH; j++) {
-          const orgId = ordered[j]?.t.orgId;
-          if (orgId !== undefined && figuresDue(orgId)) {
-            batch.push(orgId);
+          const next = ordered[j];
+          if (next !== undefined && figuresDue(next.t.orgId, next.p)) {
+            batch.push(next.t.orgId);
           }
         }
         figuresThrough = j - 1;
@@ -596,7 +604,7 @@ export function createMetricsExporter(options: MetricsExporterOptions): MetricsE
         await recordSoFar();
         sliceStart = performance.now();
       }
-      const result = exportOrg(t, interval, deadline);
+      const result = exportOrg(t, p, interval, deadline);
       if (result instanceof Promise) {
         track(result);
       } else if (result !== undefined) {
