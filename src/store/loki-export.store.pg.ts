@@ -69,13 +69,21 @@ export function createLokiAuditSource(pool: pg.Pool): LokiAuditSource {
     client.release(err ?? true);
   }
 
-  async function query<R extends pg.QueryResultRow>(text: string, values: unknown[]): Promise<R[]> {
+  /**
+   * `text` as the named prepared statement `name` of the held connection: PostgreSQL plans it once per
+   * connection, not on every poll (the audit trail is read every second).
+   */
+  async function query<R extends pg.QueryResultRow>(
+    name: string,
+    text: string,
+    values: unknown[],
+  ): Promise<R[]> {
     const client = held;
     if (client === undefined) {
       throw new Error("the audit export lock is not held");
     }
     try {
-      const result = await client.query<R>(text, values);
+      const result = await client.query<R>({ name, text, values });
       return result.rows;
     } catch (err) {
       drop(client, err instanceof Error ? err : new Error(String(err)));
@@ -111,7 +119,12 @@ export function createLokiAuditSource(pool: pg.Pool): LokiAuditSource {
     },
 
     async read(q) {
-      const rows = await query<AuditRowRecord>(READ_SQL, [q.afterId, q.beforeId, q.orgIds ?? null, q.limit]);
+      const rows = await query<AuditRowRecord>("loki_audit_read", READ_SQL, [
+        q.afterId,
+        q.beforeId,
+        q.orgIds ?? null,
+        q.limit,
+      ]);
       return rows.map(
         (r): AuditLogRow => ({
           id: r.id,
@@ -131,9 +144,11 @@ export function createLokiAuditSource(pool: pg.Pool): LokiAuditSource {
     },
 
     async loadCursors(orgIds) {
-      const rows = await query<{ org_id: string; through_ms: number; recent_ids: string[] }>(LOAD_SQL, [
-        orgIds,
-      ]);
+      const rows = await query<{ org_id: string; through_ms: number; recent_ids: string[] }>(
+        "loki_cursors_load",
+        LOAD_SQL,
+        [orgIds],
+      );
       return new Map(
         rows.map((r): [string, AuditCursor] => [
           r.org_id,
@@ -151,7 +166,7 @@ export function createLokiAuditSource(pool: pg.Pool): LokiAuditSource {
         through_ms: c.throughMs,
         recent_ids: c.recentIds,
       }));
-      await query(SAVE_SQL, [JSON.stringify(records)]);
+      await query("loki_cursors_save", SAVE_SQL, [JSON.stringify(records)]);
     },
 
     async close() {
