@@ -98,7 +98,8 @@ export function createMetricsExportStore(db: Executor, meters: readonly MeterInf
   /**
    * Plan versions' quotas by id, each read once: a version's definition is never changed once written (a new
    * definition is a new version), while a batch of 200 organizations names only a handful of versions. Reading
-   * the definition with every subscription row took most of the figures' database time.
+   * the definition with every subscription row took more than half of that statement's time (measured idle on
+   * the bench's 10,000 organizations: 1.36 ms a batch with it, 0.55 without).
    */
   const planQuotas = new Map<string, PlanQuotas>();
 
