@@ -5,6 +5,7 @@ import type { LookupFunction } from "node:net";
 import { performance } from "node:perf_hooks";
 import { Worker } from "node:worker_threads";
 import { isNonPublicAddress } from "../domain/webhooks/url-policy.ts";
+import { turnBatch } from "../lib/turn-batch.ts";
 import type { ThreadAnswer, ThreadRequest } from "./outbound-thread.ts";
 
 /**
@@ -254,8 +255,8 @@ export function createOutboundClient(options: {
  * answered with an error and the next POST starts another. Bodies are copied to the worker, not transferred:
  * a Buffer may share its memory with others.
  *
- * Messages go once a turn each way, not once a POST: the POSTs asked for in one turn of the event loop go to
- * the worker as one message at the end of that turn (`setImmediate`), and the worker answers the POSTs that
+ * Messages go once a turn each way, not once a POST (`turnBatch`): the POSTs asked for in one turn of the event
+ * loop go to the worker as one message at the end of that turn, and the worker answers the POSTs that
  * ended in one of its turns as one message (outbound-thread.ts). Each message wakes the other thread, and on
  * a virtual machine waking a thread that sleeps on the other CPU costs several microseconds of both
  * (docs/adr/0004, "Answers written once a turn"); the exporters start their pushes a few at a time (each
@@ -273,25 +274,21 @@ export function createThreadedOutboundClient(options: {
    */
   const waiting: Array<{ resolve: (result: OutboundResult) => void; started: number } | undefined> = [];
   const free: number[] = [];
-  /** The POSTs asked for in this turn, sent to the worker as one message at its end. */
-  const outbox: ThreadRequest[] = [];
-  let flushScheduled = false;
   let closed = false;
-
-  /** The turn's POSTs, to the worker that runs now (one that stopped meanwhile answered them already). */
-  function flush(): void {
-    flushScheduled = false;
-    if (outbox.length === 0) {
-      return;
+  /**
+   * The POSTs asked for in one turn, to the worker as one message at its end; each goes only to the worker it
+   * was asked of. One that stopped (or was closed) meanwhile has had its POSTs answered by `answerAll`, and
+   * their slots may already serve new POSTs, so they are not sent on.
+   */
+  const send = turnBatch<{ target: Worker; request: ThreadRequest }>(Number.POSITIVE_INFINITY, (asked) => {
+    const current = worker;
+    const requests = asked.filter((a) => a.target === current).map((a) => a.request);
+    if (current !== undefined && requests.length > 0) {
+      current.postMessage(requests);
     }
-    // The message is a copy made here: the array is emptied for the next turn.
-    worker?.postMessage(outbox);
-    outbox.length = 0;
-  }
+  });
 
   function answerAll(error: string): void {
-    // Whatever was still to be sent is answered below with the rest.
-    outbox.length = 0;
     for (let id = 0; id < waiting.length; id++) {
       const entry = waiting[id];
       if (entry !== undefined) {
@@ -347,10 +344,11 @@ export function createThreadedOutboundClient(options: {
         });
       }
       worker ??= start();
+      const target = worker;
       return new Promise<OutboundResult>((resolve) => {
         const id = free.pop() ?? waiting.length;
         waiting[id] = { resolve, started: performance.now() };
-        outbox.push({
+        const asked: ThreadRequest = {
           id,
           url,
           headers: request.headers,
@@ -361,11 +359,8 @@ export function createThreadedOutboundClient(options: {
               ? request.body
               : new Uint8Array(request.body),
           timeoutMs: request.timeoutMs,
-        });
-        if (!flushScheduled) {
-          flushScheduled = true;
-          setImmediate(flush);
-        }
+        };
+        send({ target, request: asked });
       });
     },
     close() {

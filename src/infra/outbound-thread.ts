@@ -1,4 +1,5 @@
 import { parentPort, workerData } from "node:worker_threads";
+import { turnBatch } from "../lib/turn-batch.ts";
 import { createOutboundClient, type OutboundResult } from "./outbound-http.ts";
 
 /*
@@ -31,24 +32,8 @@ const client = createOutboundClient({
   ...(maxSocketsPerHost === undefined ? {} : { maxSocketsPerHost }),
 });
 
-/** The answers of this turn, sent as one message at its end. */
-const answers: ThreadAnswer[] = [];
-let flushScheduled = false;
-
-function flush(): void {
-  flushScheduled = false;
-  // postMessage copies: the array is emptied for the next turn.
-  port.postMessage(answers);
-  answers.length = 0;
-}
-
-function answer(id: number, result: OutboundResult): void {
-  answers.push({ id, result });
-  if (!flushScheduled) {
-    flushScheduled = true;
-    setImmediate(flush);
-  }
-}
+/** The answers of one turn, sent as one message at its end. */
+const answer = turnBatch<ThreadAnswer>(Number.POSITIVE_INFINITY, (answers) => port.postMessage(answers));
 
 port.on("message", (requests: ThreadRequest[]) => {
   for (const request of requests) {
@@ -58,6 +43,6 @@ port.on("message", (requests: ThreadRequest[]) => {
         : Buffer.from(request.body.buffer, request.body.byteOffset, request.body.byteLength);
     void client
       .post(request.url, { headers: request.headers, body, timeoutMs: request.timeoutMs })
-      .then((result) => answer(request.id, result));
+      .then((result) => answer({ id: request.id, result }));
   }
 });

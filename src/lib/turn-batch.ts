@@ -4,7 +4,7 @@
  * goes at once, the rest at the end of the turn. Under a light load a turn holds one item and it waits for
  * nothing; under a heavy one, one write, call or wake-up serves many. Used where each item would otherwise
  * cost a system call or a round trip of its own (the authorize fast path's answers, the Redis limiter's
- * decisions).
+ * decisions, the POSTs handed to the export thread and its answers).
  */
 export function turnBatch<T>(maxBatch: number, send: (items: T[]) => void): (item: T) => void {
   let pending: T[] = [];
