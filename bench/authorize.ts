@@ -63,7 +63,8 @@
  *   restates throughput by Little's law and a closed loop hides the server's stalls; the p99 at saturation
  *   is printed, not judged).
  *   Printed per window: req/s, p50, p99 and the Orgplane process's (and PostgreSQL's) CPU per 1,000 requests of each run and of each side's
- *   mean; how long Orgplane's main thread waited for a CPU and how often another task took its CPU
+ *   mean; the kernel's DAMON threads' CPU per second (the header says whether DAMON runs, docs/adr/0009);
+ *   how long Orgplane's main thread waited for a CPU and how often another task took its CPU
  *   (per second, from /proc: on shared cores, export's threads can push the load generator onto the main
  *   thread's core, which the p99 feels); the ratios and PASS/MISS for throughput ≥ 90% and p99 ≤ 110% of
  *   the side without export; the noise (how far apart the two runs of one configuration are: a verdict within it is not conclusive); and what
@@ -106,10 +107,14 @@ import {
   type Child,
   cleanUpOnExit,
   cleanup,
+  cpuSpent,
   createScratchDatabase,
+  damonMonitorsOn,
+  damonNote,
   freePort,
   intEnv,
   jsonObject,
+  kdamondCpuByProcess,
   killChildren,
   LatencyHistogram,
   LOG_LEVEL,
@@ -117,7 +122,6 @@ import {
   onCleanup,
   placement,
   postgresCpuByProcess,
-  postgresCpuSpent,
   processCpuSeconds,
   ROOT,
   SERVER_CPUS,
@@ -1002,8 +1006,16 @@ async function withInProcessSetup<T>(
 type ExportWindow = {
   /** What the receivers took within the window. */
   window: ExportReceiverStats["window"];
-  /** CPU seconds of the Orgplane process, of the receiver and of PostgreSQL (all its processes) within the window. */
-  cpu: { orgplane: number | undefined; receiver: number | undefined; postgres: number | undefined };
+  /**
+   * CPU seconds within the window: of the Orgplane process, of the receiver, of PostgreSQL (all its processes),
+   * and of the kernel's DAMON threads (not ours: the machine's noise, docs/adr/0009).
+   */
+  cpu: {
+    orgplane: number | undefined;
+    receiver: number | undefined;
+    postgres: number | undefined;
+    kdamond: number | undefined;
+  };
   /**
    * Orgplane's main thread within the window: ms it waited for a CPU while ready to run, and how many times
    * another task took its CPU (per second). On cores shared with the load generator, the share of this that
@@ -1032,6 +1044,7 @@ async function exportWindow<T>(
     orgplane: processCpuSeconds(orgplanePid),
     receiver: processCpuSeconds(receiverPid),
     postgres: postgresCpuByProcess(),
+    kdamond: kdamondCpuByProcess(),
   });
   const before = cpuNow();
   const scheduleBefore = mainThreadSchedule(orgplanePid);
@@ -1049,7 +1062,8 @@ async function exportWindow<T>(
     cpu: {
       orgplane: spent(before.orgplane, after.orgplane),
       receiver: spent(before.receiver, after.receiver),
-      postgres: postgresCpuSpent(before.postgres, after.postgres),
+      postgres: cpuSpent(before.postgres, after.postgres),
+      kdamond: cpuSpent(before.kdamond, after.kdamond),
     },
     mainThread:
       scheduleBefore === undefined || scheduleAfter === undefined
@@ -1176,7 +1190,7 @@ async function exportComparison(): Promise<void> {
     `\nexport comparison (issue 9): ${EXPORT_ORGS.toLocaleString("en-US")} orgs on ${database.label}; authorize at ` +
       `${CONNECTIONS} connections, memory limiter, the keys of ${EXPORT_LOAD_ORGS} orgs in turn ` +
       `(${EXPORT_DENIED_ORGS} of them limited to 1 ${CATEGORY} request a minute: their decisions are denials); ` +
-      placement(),
+      `${placement()}; ${damonNote()}`,
   );
 
   process.stdout.write(
@@ -1358,7 +1372,7 @@ async function exportComparison(): Promise<void> {
   }
   const header = `${"".padEnd(LABEL_WIDTH)}${"req/s".padStart(10)}${"p50".padStart(11)}${"p99".padStart(11)}`;
   console.log(
-    `\n${header}   CPU per 1,000 requests; Orgplane's main thread: waiting for a CPU, CPU taken by another task; pushes received in the window`,
+    `\n${header}   CPU per 1,000 requests (the kernel's DAMON: per second); Orgplane's main thread: waiting for a CPU, CPU taken by another task; pushes received in the window`,
   );
   const line = (label: string, m: Measured, rest: string) =>
     console.log(
@@ -1372,7 +1386,9 @@ async function exportComparison(): Promise<void> {
     line(
       label,
       m,
-      `Orgplane ${cpu(m.cpu.orgplane)}, PostgreSQL ${cpu(m.cpu.postgres)}, receiver ${cpu(m.cpu.receiver)}; ` +
+      `Orgplane ${cpu(m.cpu.orgplane)}, PostgreSQL ${cpu(m.cpu.postgres)}, receiver ${cpu(m.cpu.receiver)}` +
+        // Not per request: the kernel's, whatever the load (docs/adr/0009).
+        `, kdamond ${m.cpu.kdamond === undefined ? "?" : `${((m.cpu.kdamond * 1000) / EXPORT_MEASURE_SECONDS).toFixed(0)} ms/s`}; ` +
         (m.mainThread === undefined
           ? "main thread ?; "
           : `main thread ${m.mainThread.waitMsPerSecond.toFixed(0)} ms/s, ` +
@@ -1443,7 +1459,8 @@ async function exportComparison(): Promise<void> {
   console.log(
     `  noise: the two runs of one configuration differ by up to ${percent(noise)} (throughput, or p99 at the fixed rate)` +
       (noise > 1 - EXPORT_MIN_THROUGHPUT
-        ? ": more than the 10% judged, so the verdict is not conclusive on this machine; run again on a quiet one"
+        ? ": more than the 10% judged, so the verdict is not conclusive on this machine; run again on a quiet one" +
+          (damonMonitorsOn().length > 0 ? " (the kernel's DAMON is running: see the header)" : "")
         : ""),
   );
 
@@ -1521,7 +1538,7 @@ async function measureHotPath(): Promise<void> {
   console.log(
     `autocannon ${CONNECTIONS} connections on loopback, in this process; ${WARMUP_SECONDS} s warm-up + ` +
       `${MEASURE_SECONDS} s measured per row; Node ${process.version}, ${availableParallelism()} CPUs, ` +
-      placement(),
+      `${placement()}; ${damonNote()}`,
   );
   console.log(
     `Orgplane: ${database.label}; LOG_LEVEL=${LOG_LEVEL}; org limit ${CATEGORY} = ${HUGE_LIMIT.toLocaleString("en-US")}/min; ` +

@@ -504,12 +504,11 @@ export function mainThreadSchedule(pid: number): { waitMs: number; preemptions: 
 }
 
 /**
- * CPU seconds of each PostgreSQL process on this machine (server and backends, whoever started them), by
- * process (pid and start time, so a reused pid is another process), from /proc; undefined when not Linux.
- * The export comparison charges the work the exporters make PostgreSQL do, which runs on the same cores as
- * the load generator and the server. Compare two readings with `postgresCpuSpent`.
+ * CPU seconds of each process on this machine whose name `named` accepts (whoever started it), by process (pid
+ * and start time, so a reused pid is another process), from /proc; undefined when not Linux. Compare two
+ * readings with `cpuSpent`.
  */
-export function postgresCpuByProcess(): Map<string, number> | undefined {
+export function cpuByProcess(named: (name: string) => boolean): Map<string, number> | undefined {
   let entries: string[];
   try {
     entries = readdirSync("/proc");
@@ -523,8 +522,7 @@ export function postgresCpuByProcess(): Map<string, number> | undefined {
     }
     try {
       const stat = readFileSync(`/proc/${entry}/stat`, "utf8");
-      const name = stat.slice(stat.indexOf("(") + 1, stat.lastIndexOf(")"));
-      if (name === "postgres" || name.startsWith("postgres:")) {
+      if (named(stat.slice(stat.indexOf("(") + 1, stat.lastIndexOf(")")))) {
         const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
         // fields[19]: the start time, so a pid reused within the window is not mistaken for the old process.
         byProcess.set(`${entry}:${fields[19]}`, (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS);
@@ -537,12 +535,62 @@ export function postgresCpuByProcess(): Map<string, number> | undefined {
 }
 
 /**
- * The CPU seconds PostgreSQL spent between two `postgresCpuByProcess` readings: each process's own difference,
+ * Every PostgreSQL process (server and backends): the export comparison charges the work the exporters make
+ * PostgreSQL do, which runs on the same cores as the load generator and the server.
+ */
+export function postgresCpuByProcess(): Map<string, number> | undefined {
+  return cpuByProcess((name) => name === "postgres" || name.startsWith("postgres:"));
+}
+
+/**
+ * The kernel's DAMON threads (`kdamond.N`): where the kernel runs DAMON-based reclaim, they walk every page's
+ * accessed bit, all the time, on the same cores as the load generator and the server (docs/adr/0009).
+ */
+export function kdamondCpuByProcess(): Map<string, number> | undefined {
+  return cpuByProcess((name) => name.startsWith("kdamond"));
+}
+
+/**
+ * The DAMON monitors the kernel runs now (sysfs `kdamonds/<n>/state` "on"), e.g. `["0"]`; empty when none or
+ * when the kernel has no DAMON sysfs interface.
+ */
+export function damonMonitorsOn(): string[] {
+  const dir = "/sys/kernel/mm/damon/admin/kdamonds";
+  let entries: string[];
+  try {
+    entries = readdirSync(dir).filter((entry) => /^\d+$/.test(entry));
+  } catch {
+    return [];
+  }
+  return entries.filter((entry) => {
+    try {
+      return readFileSync(join(dir, entry, "state"), "utf8").trim() === "on";
+    } catch {
+      return false;
+    }
+  });
+}
+
+/**
+ * For a report's header: whether the kernel's DAMON runs, which on the machine of docs/adr/0009 made two runs
+ * of the same configuration differ by far more than the 10 % judged; and how to stop it for a run.
+ */
+export function damonNote(): string {
+  const on = damonMonitorsOn();
+  return on.length === 0
+    ? "the kernel's DAMON is not running"
+    : `the kernel's DAMON is running (kdamond ${on.join(", ")}): it takes CPU on the same cores and made runs ` +
+        "noisy on the machine of docs/adr/0009; as root, `echo off > " +
+        `/sys/kernel/mm/damon/admin/kdamonds/${on[0]}/state\` stops it for a quieter run, \`echo on\` restores it`;
+}
+
+/**
+ * The CPU seconds spent between two `cpuByProcess` readings: each process's own difference,
  * a process started in between counted from zero. A process that ended in between is left out (what it spent
  * after the first reading cannot be read any more); summing the totals instead would subtract its whole life,
  * and a pool closing one idle connection during a window made PostgreSQL look several times cheaper.
  */
-export function postgresCpuSpent(
+export function cpuSpent(
   before: Map<string, number> | undefined,
   after: Map<string, number> | undefined,
 ): number | undefined {
