@@ -1006,16 +1006,10 @@ async function withInProcessSetup<T>(
 type ExportWindow = {
   /** What the receivers took within the window. */
   window: ExportReceiverStats["window"];
-  /**
-   * CPU seconds within the window: of the Orgplane process, of the receiver, of PostgreSQL (all its processes),
-   * and of the kernel's DAMON threads (not ours: the machine's noise, docs/adr/0009).
-   */
-  cpu: {
-    orgplane: number | undefined;
-    receiver: number | undefined;
-    postgres: number | undefined;
-    kdamond: number | undefined;
-  };
+  /** CPU seconds of the Orgplane process, of the receiver and of PostgreSQL (all its processes) within the window. */
+  cpu: { orgplane: number | undefined; receiver: number | undefined; postgres: number | undefined };
+  /** The kernel's DAMON threads' CPU over the window, ms per second (not ours: the machine's noise, docs/adr/0009). */
+  kdamondMsPerSecond: number | undefined;
   /**
    * Orgplane's main thread within the window: ms it waited for a CPU while ready to run, and how many times
    * another task took its CPU (per second). On cores shared with the load generator, the share of this that
@@ -1056,6 +1050,7 @@ async function exportWindow<T>(
   const { window } = await receiver.stats();
   const spent = (a: number | undefined, b: number | undefined) =>
     a === undefined || b === undefined ? undefined : b - a;
+  const kdamond = cpuSpent(before.kdamond, after.kdamond);
   return {
     ...measured,
     window,
@@ -1063,8 +1058,8 @@ async function exportWindow<T>(
       orgplane: spent(before.orgplane, after.orgplane),
       receiver: spent(before.receiver, after.receiver),
       postgres: cpuSpent(before.postgres, after.postgres),
-      kdamond: cpuSpent(before.kdamond, after.kdamond),
     },
+    kdamondMsPerSecond: kdamond === undefined ? undefined : (kdamond * 1000) / windowSeconds,
     mainThread:
       scheduleBefore === undefined || scheduleAfter === undefined
         ? undefined
@@ -1388,7 +1383,7 @@ async function exportComparison(): Promise<void> {
       m,
       `Orgplane ${cpu(m.cpu.orgplane)}, PostgreSQL ${cpu(m.cpu.postgres)}, receiver ${cpu(m.cpu.receiver)}` +
         // Not per request: the kernel's, whatever the load (docs/adr/0009).
-        `, kdamond ${m.cpu.kdamond === undefined ? "?" : `${((m.cpu.kdamond * 1000) / EXPORT_MEASURE_SECONDS).toFixed(0)} ms/s`}; ` +
+        `, kdamond ${m.kdamondMsPerSecond === undefined ? "?" : `${m.kdamondMsPerSecond.toFixed(0)} ms/s`}; ` +
         (m.mainThread === undefined
           ? "main thread ?; "
           : `main thread ${m.mainThread.waitMsPerSecond.toFixed(0)} ms/s, ` +
