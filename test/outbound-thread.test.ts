@@ -110,6 +110,44 @@ describe("createThreadedOutboundClient", () => {
     }
   });
 
+  it("keeps the POSTs of a held burst until its release, then sends them as one message", async () => {
+    const client = createThreadedOutboundClient({ allowPrivate: true });
+    const messages = vi.spyOn(Worker.prototype, "postMessage");
+    const arrived = () => seen.filter((s) => s.path === "/burst").length;
+    try {
+      // A burst over three turns, with a nested hold in the middle: nothing goes before the outer release.
+      const release = client.hold();
+      const burst = [client.post(`${base}/burst`, { headers: {}, body: "c0", timeoutMs: 5000 })];
+      await new Promise((resolve) => setImmediate(resolve));
+      const inner = client.hold();
+      burst.push(client.post(`${base}/burst`, { headers: {}, body: "c1", timeoutMs: 5000 }));
+      await new Promise((resolve) => setImmediate(resolve));
+      inner();
+      burst.push(client.post(`${base}/burst`, { headers: {}, body: "c2", timeoutMs: 5000 }));
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      expect(messages).not.toHaveBeenCalled();
+      expect(arrived()).toBe(0);
+
+      release();
+      // Released twice: the second does nothing (it must not undo another caller's hold).
+      release();
+      const answers = await Promise.all(burst);
+      expect(answers.map((a) => a.bodyExcerpt)).toEqual(["got c0", "got c1", "got c2"]);
+      expect(messages).toHaveBeenCalledTimes(1);
+      expect(arrived()).toBe(3);
+
+      // Outside any hold, a POST goes at the end of its turn as before.
+      const other = client.hold();
+      other();
+      const after = await client.post(`${base}/burst`, { headers: {}, body: "c3", timeoutMs: 5000 });
+      expect(after.bodyExcerpt).toBe("got c3");
+      expect(messages).toHaveBeenCalledTimes(2);
+    } finally {
+      messages.mockRestore();
+      client.close();
+    }
+  });
+
   it("answers the POSTs a stopped thread held with an error, and the next POST starts another", async () => {
     const client = createThreadedOutboundClient({ allowPrivate: true });
     const messages = vi.spyOn(Worker.prototype, "postMessage");

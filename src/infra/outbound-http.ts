@@ -43,6 +43,13 @@ export type OutboundResult = {
 export type OutboundClient = {
   /** Never throws: every failure is a result with an error. */
   post(url: string, request: OutboundRequest): Promise<OutboundResult>;
+  /**
+   * Until the returned release is called, POSTs asked for may be kept back and started together at the
+   * release: a caller starting a burst of POSTs over several turns (its work cut into slices) hands them over
+   * as one. Holds nest; a POST asked for outside any hold starts as usual. The plain client starts every POST
+   * at once (its release does nothing); the threaded one sends a held burst to its thread as one message.
+   */
+  hold(): () => void;
   /** Close idle connections kept for reuse. */
   close(): void;
 };
@@ -238,6 +245,9 @@ export function createOutboundClient(options: {
         req.end(body);
       });
     },
+    hold() {
+      return () => {};
+    },
     close() {
       httpAgent.destroy();
       httpsAgent.destroy();
@@ -259,8 +269,10 @@ export function createOutboundClient(options: {
  * loop go to the worker as one message at the end of that turn, and the worker answers the POSTs that
  * ended in one of its turns as one message (outbound-thread.ts). Each message wakes the other thread, and on
  * a virtual machine waking a thread that sleeps on the other CPU costs several microseconds of both
- * (docs/adr/0004, "Answers written once a turn"); the exporters start their pushes a few at a time (each
- * interval's pushes spread in slices), and a receiver answers pushes sent together about together.
+ * (docs/adr/0004, "Answers written once a turn"), and the woken thread may take the CPU of the thread that
+ * answers the API. A caller whose burst of POSTs spans several turns (the metrics exporter builds its pushes in
+ * slices) holds the client for the burst (`hold()`): the burst goes as one message, the thread wakes once for
+ * it, and a receiver answers pushes sent together about together.
  */
 export function createThreadedOutboundClient(options: {
   allowPrivate: boolean;
@@ -280,11 +292,22 @@ export function createThreadedOutboundClient(options: {
    * was asked of. One that stopped (or was closed) meanwhile has had its POSTs answered by `answerAll`, and
    * their slots may already serve new POSTs, so they are not sent on.
    */
-  const send = turnBatch<{ target: Worker; request: ThreadRequest }>(Number.POSITIVE_INFINITY, (asked) => {
+  type Asked = { target: Worker; request: ThreadRequest };
+  /** Open holds (`hold()`), and what their turns asked for meanwhile, sent when the last is released. */
+  let holds = 0;
+  let held: Asked[] = [];
+  function deliver(asked: readonly Asked[]): void {
     const current = worker;
     const requests = asked.filter((a) => a.target === current).map((a) => a.request);
     if (current !== undefined && requests.length > 0) {
       current.postMessage(requests);
+    }
+  }
+  const send = turnBatch<Asked>(Number.POSITIVE_INFINITY, (asked) => {
+    if (holds > 0) {
+      held.push(...asked);
+    } else {
+      deliver(asked);
     }
   });
 
@@ -363,8 +386,26 @@ export function createThreadedOutboundClient(options: {
         send({ target, request: asked });
       });
     },
+    hold() {
+      holds += 1;
+      let released = false;
+      return () => {
+        if (released) {
+          return;
+        }
+        released = true;
+        holds -= 1;
+        if (holds === 0 && held.length > 0) {
+          // The turn that released may itself have asked for more: those follow at its end, as usual.
+          const burst = held;
+          held = [];
+          deliver(burst);
+        }
+      };
+    },
     close() {
       closed = true;
+      held = [];
       const stopping = worker;
       worker = undefined;
       answerAll("the client is closed");
